@@ -1,0 +1,59 @@
+"""Model complexity with mmengine's counter, taught to count fused attention.
+
+mmengine's ``FlopAnalyzer`` counts matmuls as multiply-accumulates but skips
+``aten::scaled_dot_product_attention``; LeViT's attention runs through it, so its two
+matmuls (``Q K^T`` and ``A V``) are added here.
+"""
+from typing import Dict, Sequence
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
+
+
+def sdpa_flop_jit(inputs, outputs) -> int:
+    """MACs of ``softmax(Q K^T + mask) V``: ``B*H*Nq*Nk*(d_k + d_v)``."""
+    q_shape, k_shape, v_shape = (get_shape(v) for v in inputs[:3])
+    *batch, n_q, d_k = q_shape
+    n_k, d_v = k_shape[-2], v_shape[-1]
+    prod = 1
+    for b in batch:
+        prod *= b
+    return prod * n_q * n_k * (d_k + d_v)
+
+
+def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224),
+                forward_fn=None) -> int:
+    """Total FLOPs (mmengine's convention: one multiply-add counts once)."""
+    model = model.eval()
+    inputs = (torch.zeros(*input_shape, device=next(model.parameters()).device), )
+    wrapped = model if forward_fn is None else _Wrap(model, forward_fn)
+    analyzer = FlopAnalyzer(wrapped, inputs)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return int(analyzer.total())
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def classifier_complexity(model, input_shape=(1, 3, 224, 224)) -> Dict[str, int]:
+    """Params and FLOPs of an mmpretrain classifier (backbone -> neck -> head logits)."""
+    return dict(params=count_params(model),
+                flops=count_flops(model, input_shape, forward_fn=_logits))
+
+
+def _logits(model, x):
+    return model(x, mode='tensor')
+
+
+class _Wrap(torch.nn.Module):
+
+    def __init__(self, model, fn):
+        super().__init__()
+        self.model, self.fn = model, fn
+
+    def forward(self, x):
+        return self.fn(self.model, x)

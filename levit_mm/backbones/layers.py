@@ -1,0 +1,266 @@
+"""LeViT building blocks.
+
+Module and attribute names follow mmpretrain 1.2.0's LeViT, so its checkpoints (and the
+official ones, through the converter) load key for key.  Tokens travel between blocks as
+``(B, H, W, C)``: linear layers act on the last axis, and every block reads the grid size
+from the tensor itself, which is what lets the model run at any input size.
+"""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer
+from mmcv.cnn.bricks import DropPath
+
+from ..attention_bias import Size2, attention_bias, to_2tuple
+
+_MAX_CACHED_BIASES = 8
+
+
+class ConvBN(nn.Module):
+    """3x3 convolution followed by BatchNorm; folds into one convolution for deploy."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 2, padding: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                              padding, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        scale, shift = bn_scale_shift(self.bn)
+        conv = self.conv
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                          conv.stride, conv.padding, bias=True,
+                          device=conv.weight.device, dtype=conv.weight.dtype)
+        fused.weight.copy_(conv.weight * scale[:, None, None, None])
+        fused.bias.copy_(shift)
+        return fused
+
+
+class LinearBN(nn.Module):
+    """Linear layer followed by BatchNorm over the channel axis, for any leading shape."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, bias=False)
+        self.bn = nn.BatchNorm1d(out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.linear(x)
+        return self.bn(x.flatten(0, -2)).view_as(x)
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Linear:
+        scale, shift = bn_scale_shift(self.bn)
+        weight = self.linear.weight
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
+                          device=weight.device, dtype=weight.dtype)
+        fused.weight.copy_(weight * scale[:, None])
+        fused.bias.copy_(shift)
+        return fused
+
+
+class BNLinear(nn.Module):
+    """BatchNorm followed by a Linear classifier (LeViT's head); folds into one Linear."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(in_features)
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.bn(x))
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Linear:
+        scale, shift = bn_scale_shift(self.bn)
+        weight, bias = self.linear.weight, self.linear.bias
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
+                          device=weight.device, dtype=weight.dtype)
+        fused.weight.copy_(weight * scale[None, :])
+        fused.bias.copy_(weight @ shift + bias)
+        return fused
+
+
+def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm):
+    """Per-channel ``(scale, shift)`` with ``bn(x) == x * scale + shift`` in eval mode."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def fuse_modules(module: nn.Module) -> nn.Module:
+    """Replace every child that has ``fuse()`` by its folded equivalent, recursively."""
+    for name, child in module.named_children():
+        if hasattr(child, 'fuse'):
+            setattr(module, name, child.fuse())
+        else:
+            fuse_modules(child)
+    return module
+
+
+class Residual(nn.Module):
+    """``x + drop_path(block(x))``."""
+
+    def __init__(self, block: nn.Module, drop_path_rate: float = 0.):
+        super().__init__()
+        self.block = block
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(self.block(x))
+
+
+class MLP(nn.Sequential):
+    """LinearBN -> activation -> LinearBN (ratio 2 in LeViT)."""
+
+    def __init__(self, embed_dim: int, mlp_ratio: int, act_cfg: dict):
+        super().__init__()
+        hidden = int(embed_dim * mlp_ratio)
+        self.linear1 = LinearBN(embed_dim, hidden)
+        self.activation = build_activation_layer(act_cfg)
+        self.linear2 = LinearBN(hidden, embed_dim)
+
+
+class Subsample(nn.Module):
+    """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid, in both directions."""
+
+    def __init__(self, stride: int, resolution=None):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, ::self.stride, ::self.stride]
+
+
+class BiasedAttentionBase(nn.Module):
+    """Owns the learned bias table and its derived, per-grid bias tensors.
+
+    The table ``attention_biases`` (heads x trained offsets) is the only saved state.  Bias
+    tensors for a grid are derived: outside autograd they are cached, keyed by grid, device,
+    dtype and the table's identity and version counter, so ``.to()``, ``.half()``, loading a
+    checkpoint or an optimizer step can never leave a stale tensor behind.
+    """
+
+    def _init_bias_table(self, num_heads: int, resolution, stride: int):
+        self.trained_resolution: Size2 = to_2tuple(resolution)
+        self.stride = stride
+        num_offsets = self.trained_resolution[0] * self.trained_resolution[1]
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, num_offsets))
+        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+
+    def attention_bias(self, q_size: Size2, k_size: Size2,
+                       dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype``."""
+        table = self.attention_biases
+        dtype = dtype or table.dtype
+        if self.training and torch.is_grad_enabled():
+            bias = attention_bias(table, self.trained_resolution, q_size, k_size,
+                                  self.stride)
+            return bias.to(dtype)
+        key = (q_size, k_size, dtype, table.device, table.data_ptr(), table._version)
+        bias = self._bias_cache.get(key)
+        if bias is None:
+            bias = attention_bias(table.detach(), self.trained_resolution, q_size,
+                                  k_size, self.stride).to(dtype)
+            if len(self._bias_cache) >= _MAX_CACHED_BIASES:
+                self._bias_cache.pop(next(iter(self._bias_cache)))
+            self._bias_cache[key] = bias
+        return bias
+
+    def clear_bias_cache(self):
+        self._bias_cache.clear()
+
+    def _apply(self, fn, *args, **kwargs):
+        self.clear_bias_cache()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The official/mmpretrain/timm layouts save the index buffer that gathers the table
+        # for one fixed grid.  It is derived data here (any grid works), so it is consumed.
+        state_dict.pop(prefix + 'attention_bias_idxs', None)
+        self.clear_bias_cache()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class Attention(BiasedAttentionBase):
+    """Multi-head self-attention with a learned relative-position bias."""
+
+    def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
+                 act_cfg: dict = dict(type='HSwish'), resolution=14):
+        super().__init__()
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.scale = key_dim**-0.5
+        self.d = int(attn_ratio * key_dim)
+        self.dh = self.d * num_heads
+        self.qkv = LinearBN(dim, self.dh + 2 * key_dim * num_heads)
+        self.proj = nn.Sequential(build_activation_layer(act_cfg), LinearBN(self.dh, dim))
+        self._init_bias_table(num_heads, resolution, stride=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, _ = x.shape
+        qkv = self.qkv(x).view(B, H * W, self.num_heads, -1)
+        q, k, v = qkv.transpose(1, 2).split([self.key_dim, self.key_dim, self.d], dim=3)
+        bias = self.attention_bias((H, W), (H, W), q.dtype)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        return self.proj(x.transpose(1, 2).reshape(B, H, W, self.dh))
+
+
+class AttentionSubsample(BiasedAttentionBase):
+    """Shrinking attention: queries on a ``stride``-subsampled grid, keys on the full grid."""
+
+    def __init__(self, in_dim: int, out_dim: int, key_dim: int, num_heads: int = 8,
+                 attn_ratio: float = 2, act_cfg: dict = dict(type='HSwish'),
+                 stride: int = 2, resolution=14):
+        super().__init__()
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.scale = key_dim**-0.5
+        self.d = int(attn_ratio * key_dim)
+        self.dh = self.d * num_heads
+        self.kv = LinearBN(in_dim, self.dh + key_dim * num_heads)
+        self.q = nn.Sequential(Subsample(stride), LinearBN(in_dim, key_dim * num_heads))
+        self.proj = nn.Sequential(build_activation_layer(act_cfg),
+                                  LinearBN(self.dh, out_dim))
+        self._init_bias_table(num_heads, resolution, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, _ = x.shape
+        kv = self.kv(x).view(B, H * W, self.num_heads, -1)
+        k, v = kv.transpose(1, 2).split([self.key_dim, self.d], dim=3)
+        q = self.q(x)
+        Hq, Wq = q.shape[1:3]
+        q = q.reshape(B, Hq * Wq, self.num_heads, self.key_dim).transpose(1, 2)
+        bias = self.attention_bias((Hq, Wq), (H, W), q.dtype)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        return self.proj(x.transpose(1, 2).reshape(B, Hq, Wq, self.dh))
+
+
+class Stem(nn.Module):
+    """Four stride-2 3x3 ConvBN layers (3 -> C/8 -> C/4 -> C/2 -> C), Hardswish between.
+
+    ``forward`` returns the stride-16 map, plus the stride-8 map when asked (dense heads).
+    """
+
+    def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish')):
+        super().__init__()
+        channels = [3, embed_dim // 8, embed_dim // 4, embed_dim // 2, embed_dim]
+        layers = []
+        for i in range(4):
+            layers.append(ConvBN(channels[i], channels[i + 1]))
+            if i < 3:
+                layers.append(build_activation_layer(act_cfg))
+        self.patch_embed = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor,
+                with_stride8: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        if not with_stride8:
+            return self.patch_embed(x), None
+        stride8 = self.patch_embed[:6](x)
+        return self.patch_embed[6:](stride8), stride8

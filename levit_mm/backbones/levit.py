@@ -1,0 +1,250 @@
+"""The LeViT backbone (Graham et al., ICCV 2021), at any input size.
+
+The five published architectures are data (``ARCH_SETTINGS``); one builder turns any of them,
+or a user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
+released checkpoints load with every key used.
+"""
+import copy
+from typing import Dict, List, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..attention_bias import subsampled_size, to_2tuple
+from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
+                     Residual, Stem, fuse_modules)
+
+#: embed dims, heads and depths per stage, and the key dim of the attention blocks.
+ARCH_SETTINGS: Dict[str, Dict[str, List[int]]] = {
+    '128s': dict(embed_dims=[128, 256, 384], num_heads=[4, 6, 8], depths=[2, 3, 4],
+                 key_dims=[16, 16, 16]),
+    '128': dict(embed_dims=[128, 256, 384], num_heads=[4, 8, 12], depths=[4, 4, 4],
+                key_dims=[16, 16, 16]),
+    '192': dict(embed_dims=[192, 288, 384], num_heads=[3, 5, 6], depths=[4, 4, 4],
+                key_dims=[32, 32, 32]),
+    '256': dict(embed_dims=[256, 384, 512], num_heads=[4, 6, 8], depths=[4, 4, 4],
+                key_dims=[32, 32, 32]),
+    '384': dict(embed_dims=[384, 512, 768], num_heads=[6, 9, 12], depths=[4, 4, 4],
+                key_dims=[32, 32, 32]),
+}
+ARCH_KEYS = ('embed_dims', 'num_heads', 'depths', 'key_dims')
+STEM_INDEX = 'stem'
+
+
+def resolve_arch(arch: Union[str, dict]) -> Dict[str, List[int]]:
+    """Turn an arch name or dict into a validated ``{embed_dims, num_heads, depths,
+    key_dims}`` dict (lists of equal length), with a message that says what is wrong."""
+    if isinstance(arch, str):
+        name = arch.lower()
+        if name not in ARCH_SETTINGS:
+            raise ValueError(f'Unknown LeViT arch {arch!r}; choose one of '
+                             f'{sorted(ARCH_SETTINGS)} or pass a dict with keys '
+                             f'{list(ARCH_KEYS)}.')
+        return copy.deepcopy(ARCH_SETTINGS[name])
+    if not isinstance(arch, dict):
+        raise TypeError(f'LeViT arch must be a name or a dict, got {type(arch).__name__}.')
+    missing = [k for k in ARCH_KEYS if k not in arch]
+    extra = [k for k in arch if k not in ARCH_KEYS]
+    if missing or extra:
+        raise ValueError(f'Custom LeViT arch needs exactly the keys {list(ARCH_KEYS)}; '
+                         f'missing {missing}, unexpected {extra}.')
+    spec = {k: list(arch[k]) for k in ARCH_KEYS}
+    lengths = {k: len(v) for k, v in spec.items()}
+    if len(set(lengths.values())) != 1 or lengths['embed_dims'] == 0:
+        raise ValueError(f'Custom LeViT arch lists must have one entry per stage and the '
+                         f'same length; got lengths {lengths}.')
+    for i in range(1, len(spec['embed_dims'])):
+        if spec['embed_dims'][i - 1] % spec['key_dims'][i]:
+            raise ValueError(
+                f'Stage {i}: the shrinking attention uses embed_dims[{i - 1}] // '
+                f'key_dims[{i}] heads, so {spec["embed_dims"][i - 1]} must be divisible '
+                f'by {spec["key_dims"][i]}.')
+    if spec['embed_dims'][0] % 8:
+        raise ValueError('embed_dims[0] must be divisible by 8 (the stem widths are '
+                         f'C/8, C/4, C/2); got {spec["embed_dims"][0]}.')
+    return spec
+
+
+def build_levit_stages(spec: dict, resolution, attn_ratio: float, mlp_ratio: float,
+                       act_cfg: dict, drop_path_rate: float):
+    """The stage modules and the trained token grid of each stage.
+
+    Stage ``i > 0`` starts with a shrinking attention (heads ``embed_dims[i-1] //
+    key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
+    """
+    stages, grids = nn.ModuleList(), []
+    resolution = to_2tuple(resolution)
+    for i, (dim, key_dim, depth, heads) in enumerate(
+            zip(spec['embed_dims'], spec['key_dims'], spec['depths'],
+                spec['num_heads'])):
+        blocks = []
+        if i > 0:
+            prev = spec['embed_dims'][i - 1]
+            blocks.append(AttentionSubsample(prev, dim, key_dim, prev // key_dim,
+                                             attn_ratio=4, act_cfg=act_cfg, stride=2,
+                                             resolution=resolution))
+            resolution = subsampled_size(resolution, 2)
+            if mlp_ratio > 0:
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+        for _ in range(depth):
+            blocks.append(Residual(
+                Attention(dim, key_dim, heads, attn_ratio, act_cfg, resolution),
+                drop_path_rate))
+            if mlp_ratio > 0:
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+        stages.append(nn.Sequential(*blocks))
+        grids.append(resolution)
+    return stages, grids
+
+
+class LeViT(BaseBackbone):
+    """LeViT backbone for classification and dense prediction, at any input size.
+
+    Args:
+        arch (str | dict): ``'128s'``, ``'128'``, ``'192'``, ``'256'``, ``'384'`` or a dict
+            with ``embed_dims``, ``num_heads``, ``depths`` and ``key_dims`` (one per stage).
+        img_size (int | tuple): the resolution the attention-bias tables are trained for
+            (224 -> 14x14, 7x7, 4x4 grids).  Inputs may have any other size: the bias for
+            the actual grid is built from the table (see :mod:`levit_mm.attention_bias`).
+        patch_size (int): must be 16 (four stride-2 convolutions); kept for mmpretrain
+            config compatibility.
+        attn_ratio (float): value dim / key dim in the attention blocks. Defaults to 2.
+        mlp_ratio (float): hidden dim / embed dim in the MLPs. Defaults to 2.
+        act_cfg (dict): activation config. Defaults to Hardswish.
+        hybrid_backbone (callable): builds the stem from ``embed_dims[0]``.
+        out_indices (int | Sequence): stages to return (0, 1, 2 at strides 16, 32, 64;
+            negative counts from the end) and ``'stem'`` for the stride-8 stem map.  Each
+            output is NCHW.  Defaults to -1.
+        frozen_stages (int): freeze the stem and the first ``frozen_stages`` stages
+            (parameters and BN statistics); 0 freezes only the stem, -1 nothing.
+        norm_eval (bool): keep every BatchNorm in eval mode while training (dense heads
+            with small batches).
+        drop_path_rate (float): stochastic depth on every residual block.
+        deploy (bool): build directly in the folded (deploy) form.
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...,
+            prefix='backbone.')``.
+
+    Cost at large inputs: stage ``i`` attends over all ``N_i = ceil(H/2^(4+i)) *
+    ceil(W/2^(4+i))`` tokens, so time and memory grow with ``N_i^2``.  At 800x1333 the
+    first stage has 50x84 = 4200 tokens: one attention map is ``heads x 4200^2`` floats
+    (about 282 MB for LeViT-256's 4 heads, fp32), built block by block and freed, and the
+    bias tensor for that grid (same size) is cached once per block in eval mode.
+    """
+
+    arch_settings = ARCH_SETTINGS
+
+    def __init__(self,
+                 arch: Union[str, dict] = '128s',
+                 img_size=224,
+                 patch_size: int = 16,
+                 attn_ratio: float = 2,
+                 mlp_ratio: float = 2,
+                 act_cfg: dict = dict(type='HSwish'),
+                 hybrid_backbone=Stem,
+                 out_indices: Union[int, str, Sequence] = -1,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: float = 0.,
+                 deploy: bool = False,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if patch_size != 16:
+            raise ValueError(f'LeViT\'s stem has a fixed stride of 16; got patch_size='
+                             f'{patch_size}.')
+        self.arch = resolve_arch(arch)
+        self.embed_dims = self.arch['embed_dims']
+        self.num_heads = self.arch['num_heads']
+        self.key_dims = self.arch['key_dims']
+        self.depths = self.arch['depths']
+        self.num_stages = len(self.embed_dims)
+        self.img_size = to_2tuple(img_size)
+
+        self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg)
+        token_grid = (-(-self.img_size[0] // 16), -(-self.img_size[1] // 16))
+        self.stages, self.resolutions = build_levit_stages(
+            self.arch, token_grid, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
+
+        self.out_indices = self._parse_out_indices(out_indices)
+        self.with_stem_out = STEM_INDEX in self.out_indices
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}], got '
+                             f'{frozen_stages}.')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self._freeze_stages()
+
+        self.deploy = False
+        if deploy:
+            self.switch_to_deploy()
+
+    def _parse_out_indices(self, out_indices) -> list:
+        if isinstance(out_indices, (int, str)):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, Sequence):
+            raise TypeError('out_indices must be an int, "stem" or a sequence of them; '
+                            f'got {type(out_indices).__name__}.')
+        parsed = []
+        for index in out_indices:
+            if index == STEM_INDEX:
+                parsed.append(STEM_INDEX)
+                continue
+            if not isinstance(index, int) or not -self.num_stages <= index < self.num_stages:
+                raise ValueError(f'Invalid out_indices entry {index!r}: use "stem" or an '
+                                 f'int in [{-self.num_stages}, {self.num_stages - 1}].')
+            parsed.append(index % self.num_stages)
+        return parsed
+
+    def forward(self, x: torch.Tensor):
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError('LeViT expects a batch of RGB images shaped (B, 3, H, W); got '
+                             f'{tuple(x.shape)}.')
+        x, stride8 = self.patch_embed(x, with_stride8=self.with_stem_out)
+        outs = {STEM_INDEX: stride8}
+        x = x.permute(0, 2, 3, 1)  # tokens as (B, H, W, C)
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs[i] = x.permute(0, 3, 1, 2).contiguous()
+        return tuple(outs[i] for i in self.out_indices)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed] + list(self.stages[:self.frozen_stages])
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def switch_to_deploy(self):
+        """Fold every Conv+BN and Linear+BN into one layer and materialise the bias
+        tensors for the trained grid; eval-mode outputs are unchanged."""
+        if self.deploy:
+            return
+        fuse_modules(self)
+        self.deploy = True
+        self.materialise_biases()
+
+    @torch.no_grad()
+    def materialise_biases(self):
+        """Fill every block's bias cache for its trained grid (done lazily otherwise)."""
+        for module in self.modules():
+            if isinstance(module, BiasedAttentionBase):
+                keys = module.trained_resolution
+                module.attention_bias(subsampled_size(keys, module.stride), keys)
+
+    def clear_bias_caches(self):
+        for module in self.modules():
+            if isinstance(module, BiasedAttentionBase):
+                module.clear_bias_cache()

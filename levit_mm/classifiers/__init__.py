@@ -1,0 +1,6 @@
+from ..registry import register_model
+from .levit_classifier import LeViTClassifier
+
+register_model(LeViTClassifier)
+
+__all__ = ['LeViTClassifier']

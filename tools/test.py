@@ -1,0 +1,76 @@
+"""Evaluate a checkpoint with mmengine's Runner (levit_mm registered).
+
+    python tools/test.py configs/levit/levit-256_8xb256_in1k.py CKPT
+prints ``accuracy/top1`` and ``accuracy/top5``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
+from levit_mm.tools_common import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument('--out', help='dump the metrics (or predictions with '
+                        '--out-item pred) to this pickle/json file')
+    parser.add_argument('--out-item', choices=['metrics', 'pred'], default='metrics')
+    parser.add_argument('--batch-size', type=int, help='override the test batch size')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.launcher = args.launcher
+    if args.batch_size is not None:
+        cfg.test_dataloader.batch_size = args.batch_size
+    if args.amp:
+        cfg.test_cfg.fp16 = True
+    if args.out is not None:
+        if args.out_item == 'pred':
+            cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
+                cfg.test_evaluator, dict) else list(cfg.test_evaluator)
+            cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out is not None and args.out_item == 'metrics':
+        from mmengine.fileio import dump
+        dump(metrics, args.out)
+    for name, value in metrics.items():
+        print(f'{name}: {value:.4f}' if isinstance(value, float) else f'{name}: {value}')
+    return metrics
+
+
+if __name__ == '__main__':
+    run_cli(main)
