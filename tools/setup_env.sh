@@ -31,7 +31,7 @@ STAMP="$(stamp_of)"
 
 if [[ -f "$VENV/.levit_mm_stamp" && "$(cat "$VENV/.levit_mm_stamp")" == "$STAMP" ]]; then
   # Dependencies are current; only (re)point the editable install at this checkout.
-  if ! "$VENV/bin/python" -c "import levit_mm, os, sys; sys.exit(os.path.dirname(os.path.dirname(levit_mm.__file__)) != '$ROOT')" 2>/dev/null; then
+  if ! "$VENV/bin/python" -I -c "import levit_mm, os, sys; sys.exit(os.path.dirname(os.path.dirname(levit_mm.__file__)) != '$ROOT')" 2>/dev/null; then
     log "linking levit_mm from $ROOT"
     "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
   fi
