@@ -15,6 +15,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.models.backbones.levit import LeViT as MMPretrainLeViT
 from mmpretrain.models.heads.levit_head import LeViTClsHead as MMPretrainLeViTHead
 from mmpretrain.registry import MODELS
+from safetensors.torch import save_file
 from timm.models.levit import checkpoint_filter_fn
 from transformers import (LevitConfig, LevitForImageClassification,
                           LevitForImageClassificationWithTeacher)
@@ -22,7 +23,7 @@ from transformers import (LevitConfig, LevitForImageClassification,
 from levit_mm.backbones import resolve_arch
 from levit_mm.backbones.layers import fuse_modules
 from levit_mm.convert import (FORMATS, CheckpointFormatError, convert_state_dict,
-                              expected_tensors)
+                              expected_tensors, load_checkpoint_file)
 
 TOL = 1e-4
 OFFICIAL_LAYOUT = osp.join(osp.dirname(__file__), 'data', 'official_levit_layout.json')
@@ -161,11 +162,14 @@ def test_expected_layout_is_each_implementations_own(arch):
         return [(k, list(v.shape)) for k, v in state_dict.items()
                 if not k.endswith(('num_batches_tracked', 'attention_bias_idxs'))]
 
-    assert table('mmpretrain') == saved(build_levit_mm(arch).state_dict())
-    assert table('mmpretrain', fused=True, distilled=False) == saved(
-        build_levit_mm(arch, deploy=True).state_dict())
-    assert table('timm') == saved(timm.create_model(f'levit_{arch}').state_dict())
-    hf = LevitForImageClassificationWithTeacher(hf_config(arch)).state_dict()
+    with torch.device('meta'):  # shapes only
+        levit_mm = build_levit_mm(arch).state_dict()
+        deploy = build_levit_mm(arch, deploy=True).state_dict()
+        timm_sd = timm.create_model(f'levit_{arch}').state_dict()
+        hf = LevitForImageClassificationWithTeacher(hf_config(arch)).state_dict()
+    assert table('mmpretrain') == saved(levit_mm)
+    assert table('mmpretrain', fused=True, distilled=False) == saved(deploy)
+    assert table('timm') == saved(timm_sd)
     assert table('hf') == saved(hf)
     for fused in (False, True):
         official = [(k, s) for k, s in official_layout(arch, fused)
@@ -220,16 +224,18 @@ def test_hf_parity(arch, x):
     for head in (teacher.classifier, teacher.classifier_distill):
         torch.nn.init.normal_(head.linear.weight, std=0.3)
     with torch.no_grad():
-        pooled = teacher.levit(x).pooler_output
-        ref = teacher(x).logits
-        single_ref = teacher.classifier(pooled)  # what LevitForImageClassification computes
+        output = teacher(x, output_hidden_states=True)
+        ref = output.logits
+        # what LevitForImageClassification computes: its classifier on the mean token
+        single_ref = teacher.classifier(output.hidden_states[-1].mean(1))
     out, info = levit_mm_logits(teacher.state_dict(), arch, x)
     assert (info.format, info.distilled) == ('hf', True)
     check(arch, 'hf', out, ref)
 
     single = {k: v for k, v in teacher.state_dict().items()
               if not k.startswith('classifier_distill.')}
-    assert single.keys() == LevitForImageClassification(hf_config(arch)).state_dict().keys()
+    with torch.device('meta'):
+        assert single.keys() == LevitForImageClassification(hf_config(arch)).state_dict().keys()
     out, info = levit_mm_logits(single, arch, x, distillation=False)
     assert not info.distilled
     check(arch, 'hf single head', out, single_ref)
@@ -283,6 +289,7 @@ def hf_file(tmp_path_factory, x):
         ref = model(x).logits
     path = tmp_path_factory.mktemp('hf') / 'pytorch_model.bin'
     torch.save(model.state_dict(), path)
+    save_file(model.state_dict(), path.with_name('model.safetensors'))
     return str(path), ref
 
 
@@ -301,6 +308,16 @@ def test_init_cfg_and_load_checkpoint_take_foreign_files(hf_file, x):
 
     with pytest.raises(CheckpointFormatError, match='expected LeViT-256.*LeViT-128S'):
         load_checkpoint(build_levit_mm('256'), path)
+
+
+def test_safetensors_files_convert(hf_file):
+    """HF and timm hub weights ship as safetensors."""
+    path, _ = hf_file
+    from_pickle = convert_state_dict(load_checkpoint_file(path))[0]
+    safetensors = osp.join(osp.dirname(path), 'model.safetensors')
+    converted, info = convert_state_dict(load_checkpoint_file(safetensors))
+    assert info.format == 'hf' and converted.keys() == from_pickle.keys()
+    assert all(torch.equal(converted[k], v) for k, v in from_pickle.items())
 
 
 def test_backbone_pretrained_prefix_takes_foreign_files(hf_file):
