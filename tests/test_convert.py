@@ -188,6 +188,18 @@ def test_timm_parity(timm_case, x):
     check(arch, 'timm single head', out, single_logits)
 
 
+def test_timm_conv_mode_parity(x):
+    """timm's ``levit_conv_*`` (Linear layers as 1x1 convolutions, same published weights)."""
+    model = randomize_(timm.create_model('levit_conv_128s'), seed=8).eval()
+    torch.nn.init.normal_(model.head.linear.weight, std=0.3)
+    torch.nn.init.normal_(model.head_dist.linear.weight, std=0.3)
+    with torch.no_grad():
+        ref = model(x)
+    out, info = levit_mm_logits(model.state_dict(), '128s', x)
+    assert info.format == 'timm'
+    check('128s', 'timm conv mode', out, ref)
+
+
 def test_timm_fused_parity(timm_case, x):
     """timm's own ``fuse()`` of every Conv/Linear+BN pair -> levit_mm's deploy form."""
     arch, _, logits, _, _, fused = timm_case
@@ -401,6 +413,17 @@ def _bad_inputs(tmp_path):
         'legacy pickle with code': (legacy_evil, [], r'Refused to load .*could run code'),
         'missing file': (tmp_path / 'absent.pth', [], r'Checkpoint file not found'),
     }
+
+
+def test_official_training_checkpoint_with_args_loads(tmp_path):
+    """The official training script saves ``args`` (a Namespace) beside the weights."""
+    import argparse
+    path = tmp_path / 'checkpoint.pth'
+    torch.save({'model': {'w': torch.ones(2)}, 'epoch': 3,
+                'args': argparse.Namespace(model='LeViT_128S', lr=1e-3)}, path)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['args'].model == 'LeViT_128S' and torch.equal(loaded['model']['w'],
+                                                                torch.ones(2))
 
 
 def test_cli_bad_inputs_fail_clearly_and_write_nothing(tmp_path, capsys):

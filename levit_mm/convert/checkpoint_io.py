@@ -5,6 +5,7 @@ and a pickle that asks for a Python global is refused with the name of that glob
 goes to a temporary file in the target directory, renamed into place only when complete, so
 a failure never leaves a half-written checkpoint.
 """
+import argparse
 import os
 import os.path as osp
 import pickle
@@ -15,6 +16,11 @@ from typing import Any
 import torch
 
 from .converter import CheckpointFormatError
+
+
+#: plain-data classes allowed besides tensors: the official/DeiT training scripts save
+#: their ``argparse.Namespace`` as ``'args'`` next to ``'model'``
+SAFE_GLOBALS = [argparse.Namespace]
 
 
 class UnsafeCheckpointError(CheckpointFormatError):
@@ -39,7 +45,8 @@ def load_checkpoint_file(path: str) -> Any:
             f'{path} is not a PyTorch checkpoint: expected a torch.save zip archive or a '
             f'pickle, found a file starting with {magic!r}.')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r'GLOBAL ([\w.]+)', str(err))
         what = f'the Python object {found.group(1)}' if found else 'Python objects'

@@ -73,7 +73,13 @@ def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
 
 def _normalise_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Backbone-only dicts (HF ``LevitModel``, an mmpretrain backbone) get the prefix their
-    full-model layout has, so one key table serves both."""
+    full-model layout has, so one key table serves both; timm's ``levit_conv_*`` models keep
+    their Linear weights as 1x1 convolutions, which are squeezed to the Linear shape."""
+    if 'stem.conv1.linear.weight' in state:
+        state = OrderedDict(
+            (k, v.flatten(1) if (k.startswith('stages.') and k.endswith('.weight')
+                                 and v.dim() == 4 and v.shape[2:] == (1, 1)) else v)
+            for k, v in state.items())
     if 'patch_embeddings.embedding_layer_1.convolution.weight' in state:
         return OrderedDict((f'levit.{k}', v) for k, v in state.items())
     if any(k.startswith('patch_embed.patch_embed.0.') for k in state):
