@@ -426,6 +426,21 @@ def test_official_training_checkpoint_with_args_loads(tmp_path):
                                                                 torch.ones(2))
 
 
+def test_backbone_only_files_convert(hf_file):
+    """HF ``LevitModel`` and an mmpretrain backbone state dict carry no head or prefix."""
+    path, _ = hf_file
+    full = convert_state_dict(load_checkpoint_file(path))[0]
+    backbone = {k: v for k, v in full.items() if k.startswith('backbone.')}
+    hf_levit_model = {k[len('levit.'):]: v for k, v in load_checkpoint_file(path).items()
+                      if k.startswith('levit.')}
+    mm_backbone = {k[len('backbone.'):]: v for k, v in backbone.items()}
+    for source in (hf_levit_model, mm_backbone):
+        converted, info = convert_state_dict(source)
+        assert info.num_classes is None and info.arch == '128s'
+        assert converted.keys() == backbone.keys()
+        assert all(torch.equal(converted[k], v) for k, v in backbone.items())
+
+
 def test_cli_bad_inputs_fail_clearly_and_write_nothing(tmp_path, capsys):
     import re
     cases = _bad_inputs(tmp_path)

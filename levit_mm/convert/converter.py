@@ -18,7 +18,7 @@ from .layout import BN_COUNTER, BN_LINEAR, Shape, Unit, levit_units
 
 #: buffers some layouts save that are derived from the grid (levit_mm rebuilds them)
 DERIVED_SUFFIXES = ('attention_bias_idxs', )
-#: containers a state dict is commonly wrapped in (mmengine, official/DeiT, EMA-less)
+#: containers a state dict is commonly wrapped in (mmengine, official/DeiT training)
 WRAPPER_KEYS = ('state_dict', 'model')
 
 
@@ -71,7 +71,7 @@ def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
     return state
 
 
-def _normalise_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def normalise_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Backbone-only dicts (HF ``LevitModel``, an mmpretrain backbone) get the prefix their
     full-model layout has, so one key table serves both; timm's ``levit_conv_*`` models keep
     their Linear weights as 1x1 convolutions, which are squeezed to the Linear shape."""
@@ -213,7 +213,7 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], arch: Union[str, dict,
     (``deploy=True``).  Derived index buffers are dropped.  Every tensor is checked against
     the detected (or given) variant's full key and shape list first.
     """
-    state = _normalise_prefix(unwrap_state_dict(state))
+    state = normalise_layout(unwrap_state_dict(state))
     info = detect_checkpoint(state, arch)
     fmt = FORMATS[info.format]
     source = expected_tensors(fmt, info.spec, info.fused, info.num_classes,
@@ -246,7 +246,7 @@ def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
 def is_native_layout(state: Mapping[str, torch.Tensor]) -> bool:
     """True for levit_mm/mmpretrain keys (nothing to convert), False for a foreign LeViT
     layout; raises :class:`CheckpointFormatError` for anything else."""
-    fmt, _ = detect_format(_normalise_prefix(unwrap_state_dict(state)))
+    fmt, _ = detect_format(normalise_layout(unwrap_state_dict(state)))
     return fmt is MMPRETRAIN
 
 
@@ -258,4 +258,4 @@ def _preview(keys, n: int = 5) -> str:
 
 __all__ = ['CheckpointFormatError', 'CheckpointInfo', 'convert_checkpoint',
            'convert_state_dict', 'detect_checkpoint', 'detect_format', 'expected_tensors',
-           'is_native_layout', 'unwrap_state_dict']
+           'is_native_layout', 'normalise_layout', 'unwrap_state_dict']

@@ -13,7 +13,7 @@ from typing import Optional
 
 from .checkpoint_io import load_checkpoint_file
 from .converter import (CheckpointFormatError, convert_checkpoint, detect_format,
-                        is_native_layout, unwrap_state_dict, _normalise_prefix)
+                        is_native_layout, normalise_layout, unwrap_state_dict)
 from .formats import MMPRETRAIN
 
 
@@ -26,7 +26,7 @@ def convert_on_load(module, state_dict, prefix, local_metadata, strict, missing_
     if not own:
         return
     try:
-        fmt, _ = detect_format(_normalise_prefix(unwrap_state_dict(own)))
+        fmt, _ = detect_format(normalise_layout(unwrap_state_dict(own)))
     except CheckpointFormatError:
         return
     if fmt is MMPRETRAIN:
