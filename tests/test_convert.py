@@ -253,7 +253,8 @@ def test_hf_parity(arch, x):
     check(arch, 'hf single head', out, single_ref)
 
 
-@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('arch', [  # beyond the issue's timm/HF matrix: the middle three slow
+    a if a in ('128s', '384') else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS])
 def test_mmpretrain_parity(arch, x):
     """mmpretrain 1.2.0's own LeViT classes -> levit_mm, training and deploy forms."""
     spec = resolve_arch(arch)
