@@ -179,6 +179,14 @@ class LeViT(BaseBackbone):
         if deploy:
             self.switch_to_deploy()
 
+    def init_weights(self):
+        # A Pretrained init_cfg may name an official/timm/HF file; the converter loads those.
+        from ..convert import load_foreign_pretrained  # (it imports this module)
+        if load_foreign_pretrained(self, self.init_cfg):
+            self._is_init = True
+            return
+        super().init_weights()
+
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):
             out_indices = [out_indices]

@@ -1,0 +1,261 @@
+"""Format and variant detection, and conversion of a LeViT state dict to levit_mm's layout.
+
+Detection never guesses: the format comes from a key only that layout has, and the variant is
+the arch whose complete key/shape list (:func:`expected_tensors`) the checkpoint matches
+exactly.  Anything else is a :class:`CheckpointFormatError` saying what was expected and what
+was found.
+"""
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+
+from ..backbones.levit import ARCH_SETTINGS, resolve_arch
+from .formats import FORMATS, MMPRETRAIN, Format
+from .layout import BN_COUNTER, BN_LINEAR, Shape, Unit, levit_units
+
+#: buffers some layouts save that are derived from the grid (levit_mm rebuilds them)
+DERIVED_SUFFIXES = ('attention_bias_idxs', )
+#: containers a state dict is commonly wrapped in (mmengine, official/DeiT training)
+WRAPPER_KEYS = ('state_dict', 'model')
+
+
+class CheckpointFormatError(ValueError):
+    """The checkpoint is not a LeViT in a layout levit_mm knows, or not the expected one."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What detection found."""
+    format: str
+    arch: str  # a name from ARCH_SETTINGS, or 'custom'
+    spec: dict
+    fused: bool  # backbone Conv/Linear+BN pairs folded
+    head_fused: bool  # heads folded (mmpretrain's switch_to_deploy folds them apart)
+    distilled: bool
+    num_classes: Optional[int]  # None: backbone only
+    img_size: int
+
+    def describe(self) -> str:
+        head = ('backbone only' if self.num_classes is None else
+                f'{self.num_classes} classes, '
+                f'{"distilled (2 heads)" if self.distilled else "single head"}')
+        form = 'fused/deploy' if self.fused else 'training'
+        if self.num_classes is not None and self.head_fused != self.fused:
+            form += f' backbone, {"fused" if self.head_fused else "training"}-form heads'
+        return (f'LeViT-{self.arch.upper()} in the {FORMATS[self.format].description} '
+                f'layout ({form} form, {head}, '
+                f'trained at {self.img_size}px)')
+
+
+# ------------------------------------------------------------------------- unwrapping
+def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
+    """The tensor dict inside a checkpoint: ``{'state_dict': ...}``, ``{'model': ...}`` or
+    the dict itself; a DataParallel ``module.`` prefix is removed."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointFormatError(
+            f'Expected a checkpoint dict of tensors, found a {type(checkpoint).__name__}.')
+    for key in WRAPPER_KEYS:
+        if isinstance(checkpoint.get(key), Mapping):
+            checkpoint = checkpoint[key]
+            break
+    state = OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
+    if not state:
+        raise CheckpointFormatError(
+            'Expected a state dict of tensors (optionally under "state_dict" or "model"); '
+            f'found no tensors among keys {_preview(checkpoint)}.')
+    if all(k.startswith('module.') for k in state):
+        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
+    return state
+
+
+def normalise_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Backbone-only dicts (HF ``LevitModel``, an mmpretrain backbone) get the prefix their
+    full-model layout has, so one key table serves both; timm's ``levit_conv_*`` models keep
+    their Linear weights as 1x1 convolutions, which are squeezed to the Linear shape."""
+    if 'stem.conv1.linear.weight' in state:
+        state = OrderedDict(
+            (k, v.flatten(1) if (k.startswith('stages.') and k.endswith('.weight')
+                                 and v.dim() == 4 and v.shape[2:] == (1, 1)) else v)
+            for k, v in state.items())
+    if 'patch_embeddings.embedding_layer_1.convolution.weight' in state:
+        return OrderedDict((f'levit.{k}', v) for k, v in state.items())
+    if any(k.startswith('patch_embed.patch_embed.0.') for k in state):
+        return OrderedDict((f'backbone.{k}', v) for k, v in state.items())
+    return state
+
+
+# ------------------------------------------------------------------------- detection
+def detect_format(state: Mapping[str, torch.Tensor]) -> Tuple[Format, bool]:
+    """``(format, fused)`` from the stem's first key, which differs in every layout."""
+    for fmt in FORMATS.values():
+        for i, signature in enumerate(fmt.signatures):
+            if signature in state:
+                return fmt, i == 1
+    known = '; '.join(f'{f.description}: {f.signatures[0]!r}' for f in FORMATS.values())
+    raise CheckpointFormatError(
+        'Not a LeViT checkpoint in a known layout: expected a stem key such as '
+        f'{known}; found keys {_preview(state)}.')
+
+
+def expected_tensors(fmt: Format, spec: dict, fused: bool, num_classes: Optional[int],
+                     distilled: bool, img_size: int = 224, head_fused: Optional[bool] = None
+                     ) -> 'OrderedDict[str, Tuple[Unit, str, Shape]]':
+    """Every tensor a checkpoint of this format/arch must hold: key -> (unit, levit_mm
+    suffix, shape).  BN's optional ``num_batches_tracked`` is not listed."""
+    head_fused = fused if head_fused is None else head_fused
+    out: 'OrderedDict[str, Tuple[Unit, str, Shape]]' = OrderedDict()
+    for unit in levit_units(spec, img_size, num_classes, distilled):
+        is_head = unit.role[0] in ('head', 'head_dist')
+        base = fmt.path(unit.role, spec['depths'])
+        for suffix, shape in unit.tensor_shapes(head_fused if is_head else fused).items():
+            out[f'{base}.{fmt.suffix(unit.kind, suffix)}'] = (unit, suffix, shape)
+    return out
+
+
+def _head_info(fmt: Format, state, depths) -> Tuple[Optional[int], bool, bool]:
+    """``(num_classes or None, distilled, fused)`` from the heads' Linear weights."""
+    def weight(role, fused):
+        name = 'weight' if fused else fmt.suffix(BN_LINEAR, 'linear.weight')
+        return state.get(f'{fmt.path(role, depths)}.{name}')
+
+    for fused in (False, True):
+        head = weight(('head', ), fused)
+        if head is not None and head.dim() == 2:
+            return head.shape[0], weight(('head_dist', ), fused) is not None, fused
+    return None, False, False
+
+
+def _trained_img_size(fmt: Format, state, depths) -> int:
+    """The training resolution, from the first attention block's bias table (R*R offsets
+    for an R x R grid, R = size / 16)."""
+    table = state.get(f'{fmt.path(("attn", 0, 0, "bias"), depths)}.attention_biases')
+    if table is None or table.dim() != 2:
+        return 224
+    side = math.isqrt(table.shape[1])
+    return side * 16 if side * side == table.shape[1] else 224
+
+
+def _problems(state, expected) -> List[str]:
+    """Human-readable differences between a state dict and an expected key/shape list."""
+    problems = []
+    for key, (_, _, shape) in expected.items():
+        if key not in state:
+            problems.append(f'missing {key} {list(shape)}')
+        elif tuple(state[key].shape) != tuple(shape):
+            problems.append(f'{key}: expected shape {list(shape)}, '
+                            f'found {list(state[key].shape)}')
+    for key in state:
+        if key not in expected and not key.endswith(DERIVED_SUFFIXES + (BN_COUNTER, )):
+            problems.append(f'unexpected {key} {list(state[key].shape)}')
+    return problems
+
+
+def detect_checkpoint(state: Mapping[str, torch.Tensor],
+                      arch: Union[str, dict, None] = None) -> CheckpointInfo:
+    """Format and variant of a (normalised) state dict; with ``arch`` the file must be
+    that variant."""
+    fmt, fused = detect_format(state)
+    candidates: Dict[str, dict]
+    if arch is None:
+        candidates = {name: resolve_arch(name) for name in ARCH_SETTINGS}
+    else:
+        candidates = {_arch_name(arch): resolve_arch(arch)}
+    results = []
+    for name, spec in candidates.items():
+        num_classes, distilled, head_fused = _head_info(fmt, state, spec['depths'])
+        img_size = _trained_img_size(fmt, state, spec['depths'])
+        expected = expected_tensors(fmt, spec, fused, num_classes, distilled, img_size,
+                                    head_fused)
+        problems = _problems(state, expected)
+        if not problems:
+            return CheckpointInfo(fmt.name, name, spec, fused, head_fused, distilled,
+                                  num_classes, img_size)
+        results.append((len(problems), name, problems))
+    results.sort(key=lambda r: r[0])
+    _, best, problems = results[0]
+    form = 'fused' if fused else 'training'
+    if arch is not None:
+        try:  # say which variant the file *is*, if it is one
+            found = detect_checkpoint(state).describe()
+        except CheckpointFormatError:
+            found = f'a {FORMATS[fmt.name].description} checkpoint of no known LeViT variant'
+        raise CheckpointFormatError(
+            f'Variant mismatch: expected LeViT-{best.upper()} ({fmt.description} layout, '
+            f'{form} form), but the checkpoint is {found}. First differences: '
+            + '; '.join(problems[:3]) + f' ({len(problems)} in total).')
+    raise CheckpointFormatError(
+        f'The checkpoint has {fmt.description} keys but matches no LeViT variant '
+        f'({", ".join(ARCH_SETTINGS)}); closest is LeViT-{best.upper()} with '
+        f'{len(problems)} differences, e.g. ' + '; '.join(problems[:3])
+        + '. Pass arch=<dict> for a custom architecture.')
+
+
+def _arch_name(arch: Union[str, dict]) -> str:
+    if isinstance(arch, str):
+        return arch.lower()
+    spec = resolve_arch(arch)
+    for name, known in ARCH_SETTINGS.items():
+        if known == spec:
+            return name
+    return 'custom'
+
+
+# ------------------------------------------------------------------------- conversion
+def convert_state_dict(state: Mapping[str, torch.Tensor], arch: Union[str, dict, None] = None
+                       ) -> Tuple['OrderedDict[str, torch.Tensor]', CheckpointInfo]:
+    """Convert a LeViT state dict in any known layout to levit_mm's (== mmpretrain's).
+
+    Training-form files give a training-form model (``head.head``/``head.head_dist``); fused
+    files give levit_mm's deploy form, where two folded heads are merged into one Linear
+    (``deploy=True``).  Derived index buffers are dropped.  Every tensor is checked against
+    the detected (or given) variant's full key and shape list first.
+    """
+    state = normalise_layout(unwrap_state_dict(state))
+    info = detect_checkpoint(state, arch)
+    fmt = FORMATS[info.format]
+    source = expected_tensors(fmt, info.spec, info.fused, info.num_classes,
+                              info.distilled, info.img_size, info.head_fused)
+    converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
+    merge_heads = info.head_fused and info.distilled
+    for key, (unit, suffix, _) in source.items():
+        if merge_heads and unit.role == ('head_dist', ):
+            continue
+        target = f'{MMPRETRAIN.path(unit.role, info.spec["depths"])}.' \
+                 f'{MMPRETRAIN.suffix(unit.kind, suffix)}'
+        value = state[key]
+        if merge_heads and unit.role == ('head', ):
+            dist_key = f'{fmt.path(("head_dist", ), info.spec["depths"])}.{suffix}'
+            value = (value + state[dist_key]) / 2  # the average of two Linears is one
+        converted[target] = value
+        counter = key.rsplit('.', 1)[0] + f'.{BN_COUNTER}'
+        if suffix == 'bn.running_var' and counter in state:
+            converted[target.rsplit('.', 1)[0] + f'.{BN_COUNTER}'] = state[counter]
+    return converted, info
+
+
+def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
+                       arch: Union[str, dict, None] = None
+                       ) -> 'OrderedDict[str, torch.Tensor]':
+    """:func:`convert_state_dict` without the detection report."""
+    return convert_state_dict(state_dict, arch)[0]
+
+
+def is_native_layout(state: Mapping[str, torch.Tensor]) -> bool:
+    """True for levit_mm/mmpretrain keys (nothing to convert), False for a foreign LeViT
+    layout; raises :class:`CheckpointFormatError` for anything else."""
+    fmt, _ = detect_format(normalise_layout(unwrap_state_dict(state)))
+    return fmt is MMPRETRAIN
+
+
+def _preview(keys, n: int = 5) -> str:
+    keys = list(keys)
+    shown = ', '.join(repr(k) for k in keys[:n])
+    return f'[{shown}{", ..." if len(keys) > n else ""}] ({len(keys)} keys)'
+
+
+__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'convert_checkpoint',
+           'convert_state_dict', 'detect_checkpoint', 'detect_format', 'expected_tensors',
+           'is_native_layout', 'normalise_layout', 'unwrap_state_dict']

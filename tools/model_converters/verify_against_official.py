@@ -1,0 +1,81 @@
+"""Check the converter against the official LeViT code itself (not a pip package).
+
+    python tools/model_converters/verify_against_official.py /path/to/facebookresearch/LeViT
+
+For each variant: the official model with random weights and BN statistics, its training
+form, single-head form and fused form (``utils.replace_batchnorm``) saved as ``{'model': ...}``,
+converted by levit_mm and compared on one 224x224 input.  Prints max |logit diff|.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
+
+from levit_mm.backbones import resolve_arch  # noqa: E402
+from levit_mm.convert import convert_state_dict  # noqa: E402
+
+
+@torch.no_grad()
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            n = module.num_features
+            module.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            module.bias.copy_(torch.randn(n, generator=g) * 0.1)
+            module.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+        if isinstance(module, torch.nn.Linear) and module.out_features == 1000:
+            module.weight.normal_(0, 0.3, generator=g)
+    for name, param in model.named_parameters():
+        if name.endswith('attention_biases'):
+            param.copy_(torch.randn(param.shape, generator=g))
+    return model
+
+
+@torch.no_grad()
+def levit_mm_logits(state, arch, x, deploy=False, distillation=True):
+    from mmpretrain.registry import MODELS
+    converted, info = convert_state_dict(state)
+    assert info.arch == arch, info.describe()
+    model = MODELS.build(dict(
+        type='LeViTClassifier', backbone=dict(type='LeViT', arch=arch, deploy=deploy),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LeViTClsHead', in_channels=resolve_arch(arch)['embed_dims'][-1],
+                  num_classes=1000, deploy=deploy, distillation=distillation))).eval()
+    model.load_state_dict(converted, strict=True)
+    return model(x, mode='tensor')
+
+
+@torch.no_grad()
+def main(official_repo):
+    sys.path.insert(0, official_repo)
+    import levit  # the official module
+    import utils
+    torch.set_num_threads(2)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    print('| variant | official | official single head | official fused |')
+    print('|---|---|---|---|')
+    for arch in ('128s', '128', '192', '256', '384'):
+        model = randomize(getattr(levit, f'LeViT_{arch.upper()}')(), 0).eval()
+        ref = model(x)
+        diffs = [(levit_mm_logits({'model': model.state_dict()}, arch, x) - ref).abs().max()]
+        single = getattr(levit, f'LeViT_{arch.upper()}')(distillation=False)
+        single.load_state_dict({k: v for k, v in model.state_dict().items()
+                                if not k.startswith('head_dist.')})
+        single.eval()  # after loading: the official blocks cache their biases in eval()
+        diffs.append((levit_mm_logits({'model': single.state_dict()}, arch, x,
+                                      distillation=False) - single(x)).abs().max())
+        utils.replace_batchnorm(model)
+        diffs.append((levit_mm_logits({'model': model.state_dict()}, arch, x, deploy=True)
+                      - ref).abs().max())
+        print(f'| {arch.upper()} | ' + ' | '.join(f'{d:.1e}' for d in diffs) + ' |')
+
+
+if __name__ == '__main__':
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
