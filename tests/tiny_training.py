@@ -25,7 +25,7 @@ def write_image_folders(root, per_class: int = 2, val_per_class: int = 1, size: 
 
 
 def write_config(path, repo: str, data_root, max_iters: int = 8, ckpt_interval: int = 2,
-                 extra: str = '') -> str:
+                 val_interval: int = None, extra: str = '') -> str:
     """An iteration-based config: checkpoints every ``ckpt_interval`` iterations, random
     flips + Mixup so that resuming must restore random states, validation at the end."""
     text = f'''
@@ -58,7 +58,8 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, T_max={max_iters})]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters}, val_interval={max_iters})
+train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters},
+                 val_interval={val_interval or max_iters})
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(

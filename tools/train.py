@@ -14,6 +14,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.engine.checkpoint_globals import mmengine_checkpoint_globals  # noqa: E402
+from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
 from levit_mm.tools_common import run_cli  # noqa: E402
 from levit_mm.validation import check_config_arch  # noqa: E402
 
@@ -78,6 +79,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     check_config_arch(cfg, args.config)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     # --resume / load_from read mmengine training checkpoints (message hub included).
     with mmengine_checkpoint_globals():
