@@ -17,9 +17,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.tools_common import run_cli  # noqa: E402
-from levit_mm.validation import (check_model_source, load_checkpoint_strict,  # noqa: E402
-                                 load_rgb_image)
+from levit_mm.tools_common import build_checked_classifier, run_cli  # noqa: E402
+from levit_mm.validation import load_rgb_image  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,22 +32,6 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='write the image annotated with the prediction '
                         'to SHOW_DIR/<image name>.png')
     return parser.parse_args(argv)
-
-
-def build_model(model: str, checkpoint, device: str):
-    """The classifier with weights that are known to fit it."""
-    from mmpretrain import get_model
-    from mmpretrain.apis.model import ModelHub
-
-    check_model_source(model)
-    if checkpoint is None:
-        if model.endswith('.py'):
-            raise ValueError(f'{model!r} is a config file: give its weights with '
-                             '--checkpoint, or use a model name for the zoo weights.')
-        checkpoint = ModelHub.get(model).weights
-    net = get_model(model, pretrained=False)
-    load_checkpoint_strict(net, checkpoint)
-    return net.to(device).eval()
 
 
 def write_annotated(rgb, data_sample, classes, out_file: str) -> None:
@@ -72,7 +55,7 @@ def main(argv=None):
     if args.topk < 1:
         raise ValueError(f'--topk must be at least 1, got {args.topk}.')
     rgb = load_rgb_image(args.img)
-    model = build_model(args.model, args.checkpoint, args.device)
+    model = build_checked_classifier(args.model, args.checkpoint, args.device)
     inferencer = ImageClassificationInferencer(model, device=args.device)
     # The inferencer treats arrays as OpenCV (BGR) images, like files it decodes itself.
     sample = inferencer(rgb[..., ::-1].copy(), return_datasamples=True)[0]
