@@ -17,6 +17,7 @@ def load_tool(relpath: str):
 def run_tool_cli(module, argv, capsys):
     """``run_cli(main, argv)`` -> (exit code, stdout, stderr)."""
     from levit_mm.tools_common import run_cli
+    _follow_captured_streams()
     code = 0
     try:
         run_cli(module.main, argv)
@@ -24,3 +25,16 @@ def run_tool_cli(module, argv, capsys):
         code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _follow_captured_streams():
+    """mmengine's loggers keep the stdout they were created with; under pytest's capsys that
+    stream is closed after the test that created them, so point them at the current one."""
+    import logging
+    import sys
+
+    from mmengine.logging import MMLogger
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.stream = sys.stdout  # setStream would flush the closed one
