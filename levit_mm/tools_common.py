@@ -1,4 +1,5 @@
-"""What every command-line tool shares: errors become one clear line and a non-zero exit."""
+"""What every command-line tool shares: errors become one clear line and a non-zero exit,
+and models are built from checked inputs."""
 import sys
 
 from .model_zoo import CheckpointUnavailableError
@@ -14,3 +15,25 @@ def run_cli(main, argv=None) -> None:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f'error: {msg}', file=sys.stderr)
         sys.exit(2)
+
+
+def build_checked_classifier(model: str, checkpoint=None, device: str = 'cpu'):
+    """A classifier from a model name or config, with weights that are known to fit it.
+
+    ``checkpoint`` defaults to the model-zoo weights of a name; a config needs one.  Every
+    input is checked first (:mod:`levit_mm.validation`), so a typo or a wrong file gives one
+    specific message rather than a traceback or a half-random model.
+    """
+    from mmpretrain import get_model
+    from mmpretrain.apis.model import ModelHub
+
+    from .validation import check_model_source, load_checkpoint_strict
+    check_model_source(model)
+    if checkpoint is None:
+        if model.endswith('.py'):
+            raise ValueError(f'{model!r} is a config file: give its weights with '
+                             '--checkpoint, or use a model name for the zoo weights.')
+        checkpoint = ModelHub.get(model).weights
+    net = get_model(model, pretrained=False)
+    load_checkpoint_strict(net, checkpoint)
+    return net.to(device).eval()

@@ -11,10 +11,14 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
+from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
 from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.validation import check_config_arch, load_checkpoint_strict  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -62,8 +66,17 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_config_arch(cfg, args.config)
+    prepare_cpu_distributed(cfg)
+    # Loaded here rather than by the Runner (which only warns about tensors that do not
+    # fit and would then report the accuracy of a half-random model).
+    checkpoint, cfg.load_from = cfg.load_from, None
     runner = Runner.from_cfg(cfg)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    load_checkpoint_strict(model, checkpoint)
     metrics = runner.test()
+    if not is_main_process():  # every rank holds the gathered metrics; report them once
+        return metrics
     if args.out is not None and args.out_item == 'metrics':
         from mmengine.fileio import dump
         dump(metrics, args.out)

@@ -13,7 +13,10 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
+from levit_mm.engine.checkpoint_globals import mmengine_checkpoint_globals  # noqa: E402
+from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
 from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.validation import check_config_arch  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -75,8 +78,12 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_config_arch(cfg, args.config)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    # --resume / load_from read mmengine training checkpoints (message hub included).
+    with mmengine_checkpoint_globals():
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -2,3 +2,8 @@
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['levit_mm'], allow_failed_imports=False)
+
+# Checkpoints that a kill cannot corrupt, and random states saved with them for exact resume
+# (levit_mm/engine). Same options as mmengine's CheckpointHook.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+custom_hooks = [dict(type='RNGStateHook')]

@@ -13,6 +13,7 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..attention_bias import subsampled_size, to_2tuple
+from ..validation import check_finite
 from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
                      Residual, Stem, fuse_modules)
 
@@ -208,6 +209,9 @@ class LeViT(BaseBackbone):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError('LeViT expects a batch of RGB images shaped (B, 3, H, W); got '
                              f'{tuple(x.shape)}.')
+        if not (torch.jit.is_tracing() or torch.jit.is_scripting()
+                or torch.compiler.is_compiling()):
+            check_finite(x, 'LeViT input')
         x, stride8 = self.patch_embed(x, with_stride8=self.with_stem_out)
         outs = {STEM_INDEX: stride8}
         x = x.permute(0, 2, 3, 1)  # tokens as (B, H, W, C)

@@ -1,0 +1,106 @@
+"""Checkpoints that are complete or absent, and a ``last_checkpoint`` that never lies.
+
+mmengine's ``CheckpointHook`` writes ``iter_N.pth`` in place, deletes the oldest kept
+checkpoint *before* writing the new one, and rewrites the ``last_checkpoint`` pointer in
+place.  A kill at the wrong moment can therefore leave a truncated checkpoint, an empty
+pointer (resume then silently starts from scratch), or a pointer to a deleted file.
+
+:class:`AtomicCheckpointHook` keeps the parent's options and file names but orders the work
+so that every state on disk is usable: the checkpoint is written to ``<name>.partial``,
+flushed to disk and renamed into place (``os.replace`` is atomic on POSIX), then the pointer
+is replaced the same way, and only then is the outdated checkpoint removed.  Leftover
+``*.partial`` files of a killed run are removed when training starts.
+"""
+import glob
+import os
+import os.path as osp
+
+from mmengine.dist import is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmpretrain.registry import HOOKS
+
+PARTIAL_SUFFIX = '.partial'
+
+
+def fsync_path(path: str) -> None:
+    """Flush a file's (or a directory's) data to the disk."""
+    flags = os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) if osp.isdir(path) else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_file(partial: str, final: str) -> None:
+    """Make the complete file ``partial`` appear as ``final`` in one step."""
+    fsync_path(partial)
+    os.replace(partial, final)
+    fsync_path(osp.dirname(osp.abspath(final)))
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    partial = f'{path}{PARTIAL_SUFFIX}'
+    with open(partial, 'w') as f:
+        f.write(text)
+    publish_file(partial, path)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` (same arguments) whose checkpoint and pointer writes are atomic.
+
+    Only local directories are handled this way; other backends (``backend_args``) fall
+    back to the parent's behaviour.  Best-checkpoint saving (``save_best``) is inherited
+    unchanged.
+    """
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and self._is_local():
+            for leftover in glob.glob(osp.join(glob.escape(self.out_dir),
+                                               f'*{PARTIAL_SUFFIX}')):
+                os.remove(leftover)
+            pointer = osp.join(runner.work_dir, f'last_checkpoint{PARTIAL_SUFFIX}')
+            if osp.exists(pointer):
+                os.remove(pointer)
+
+    def _is_local(self) -> bool:
+        return isinstance(self.file_backend, LocalBackend)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._is_local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        outdated = self._rotate_kept_ids(runner, step)
+        filename = self.filename_tmpl.format(step)
+        final = osp.join(self.out_dir, filename)
+        self.last_ckpt = final
+        runner.message_hub.update_info('last_ckpt', final)
+        # Runner.save_checkpoint writes on the main process only.
+        runner.save_checkpoint(
+            self.out_dir, filename + PARTIAL_SUFFIX, self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():
+            return
+        publish_file(final + PARTIAL_SUFFIX, final)
+        write_text_atomic(osp.join(runner.work_dir, 'last_checkpoint'), final)
+        if outdated is not None and outdated != final and osp.isfile(outdated):
+            os.remove(outdated)
+
+    def _rotate_kept_ids(self, runner, step):
+        """Record ``step`` among the kept checkpoints (``max_keep_ckpts``); return the path
+        of the checkpoint that falls out, to be removed once the new one is in place."""
+        if self.max_keep_ckpts <= 0:
+            return None
+        if self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step:
+            return None
+        outdated = None
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            oldest = self.keep_ckpt_ids.popleft()
+            outdated = osp.join(self.out_dir, self.filename_tmpl.format(oldest))
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        return outdated
