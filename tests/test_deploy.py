@@ -16,6 +16,7 @@ from levit_mm.backbones.layers import biased_attention
 from levit_mm.deploy import DeployConversionError, fold_state_dict, switch_to_deploy
 from levit_mm.heads import LeViTClsHead
 from levit_mm.precision import bf16_autocast, quantize_int8
+from levit_mm.sample_images import agreement, sample_photo_crops
 
 DEPLOY_ATOL = 1e-4
 #: bounds for reduced precision, relative to the fp32 logits' max magnitude.
@@ -166,48 +167,21 @@ def _save(model, tmp_path):
     return path
 
 
-def real_images(size=224):
-    """Centre and corner crops of the photos that ship with scikit-learn/matplotlib,
-    normalised as the ImageNet pipeline does."""
-    import mmcv
-    import sklearn
-    import matplotlib
-    paths = sorted(glob.glob(osp.join(osp.dirname(sklearn.__file__), 'datasets/images/*.jpg')))
-    paths += glob.glob(osp.join(osp.dirname(matplotlib.__file__),
-                                'mpl-data/sample_data/grace_hopper.jpg'))
-    crops = []
-    for path in paths:
-        img = torch.from_numpy(mmcv.imread(path, channel_order='rgb')).permute(2, 0, 1)
-        img = F.interpolate(img[None].float(), scale_factor=256 / min(img.shape[1:]),
-                            mode='bilinear')[0]
-        h, w = img.shape[1:]
-        for top, left in [((h - size) // 2, (w - size) // 2), (0, 0), (h - size, w - size)]:
-            crops.append(img[:, top:top + size, left:left + size])
-    mean = torch.tensor([123.675, 116.28, 103.53])[:, None, None]
-    std = torch.tensor([58.395, 57.12, 57.375])[:, None, None]
-    return (torch.stack(crops) - mean) / std
-
-
 @pytest.fixture(scope='module')
 def deployed_128s(trained_models):
     return switch_to_deploy(copy.deepcopy(trained_models['128s']))
 
 
-def _agreement(reference, other):
-    top1 = (reference.argmax(1) == other.argmax(1)).float().mean().item()
-    rel = ((other.float() - reference).abs().max() / reference.abs().max()).item()
-    return top1, rel
-
-
 def test_bf16_and_int8_paths_agree_with_fp32(deployed_128s):
-    x = real_images()
+    x = sample_photo_crops()
     assert len(x) >= 6
     reference = logits(deployed_128s, x)
     with bf16_autocast():
         bf16 = logits(deployed_128s, x)
     int8 = logits(quantize_int8(deployed_128s), x)
     for name, out, bound in [('bf16', bf16, BF16_REL), ('int8', int8, INT8_REL)]:
-        top1, rel = _agreement(reference, out)
-        print(f'{name}: top-1 agreement {top1:.2f}, max |diff| / max |logit| {rel:.3f} '
+        top1, diff, rel = agreement(reference, out)
+        print(f'{name}: top-1 agreement {top1:.2f}, max |diff| {diff:.2e} '
+              f'({rel:.3f} of max |logit|) '
               f'on {len(x)} real crops')
         assert rel <= bound

@@ -113,7 +113,11 @@ class Residual(nn.Module):
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.block(x))
+        out = self.drop_path(self.block(x))
+        if torch.is_grad_enabled():
+            return x + out
+        # Inference: the block's output is a fresh tensor; add into it, no new buffer.
+        return out.add_(x)
 
 
 class MLP(nn.Sequential):
