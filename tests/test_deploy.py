@@ -147,6 +147,7 @@ def test_onnx_export_dynamic_batch_and_size(trained_models, tmp_path):
         assert f'input {shape}' in result.stdout
 
 
+@pytest.mark.slow
 def test_onnx_static_export_above_trained_size(trained_models, tmp_path):
     pytest.importorskip('onnxruntime')
     ckpt = str(_save(trained_models['128s'], tmp_path))

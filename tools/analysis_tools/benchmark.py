@@ -278,9 +278,12 @@ def main(argv=None):
     summary = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         for arch in args.archs:
+            # On a shared machine the peak drifts with the load: re-measure, keep the best.
+            peak = max(peak, matmul_peak_gflops(512 if args.quick else 2048))
             summary[arch] = run_arch(arch, args, peak, tmp_dir)
     peak_end = matmul_peak_gflops(512 if args.quick else 2048)
-    print(f'\none-core fp32 matmul peak, measured again at the end: {peak_end:.1f} GFLOP/s')
+    print(f'\none-core fp32 matmul peak, measured again at the end: {peak_end:.1f} GFLOP/s'
+          f' (best seen: {max(peak, peak_end):.1f})')
     rows = []
     for arch, r in summary.items():
         ips, best_peer = r['ips'], r['best_peer']
