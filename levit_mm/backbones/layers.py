@@ -113,7 +113,11 @@ class Residual(nn.Module):
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.block(x))
+        out = self.drop_path(self.block(x))
+        if torch.is_grad_enabled():
+            return x + out
+        # Inference: the block's output is a fresh tensor; add into it, no new buffer.
+        return out.add_(x)
 
 
 class MLP(nn.Sequential):
@@ -136,6 +140,21 @@ class Subsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, ::self.stride, ::self.stride]
+
+
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     bias: torch.Tensor, scale: float) -> torch.Tensor:
+    """``softmax(scale * q k^T + bias) v`` for ``(B, heads, N, d)`` tensors.
+
+    Written out rather than through ``F.scaled_dot_product_attention``: LeViT's value dim
+    differs from its key dim, which rules out PyTorch's fused CPU kernel, and the
+    fallback it then takes re-checks the float mask for ``-inf`` rows on every call
+    (``isneginf``/``all``/``where``), about a third of the attention's time.  Scaling
+    ``q`` (N x d) is cheaper than scaling the N x N scores, and the bias is added in place.
+    """
+    scores = torch.matmul(q * scale, k.transpose(-2, -1))
+    scores += bias
+    return torch.matmul(scores.softmax(dim=-1), v)
 
 
 class BiasedAttentionBase(nn.Module):
@@ -208,7 +227,7 @@ class Attention(BiasedAttentionBase):
         qkv = self.qkv(x).view(B, H * W, self.num_heads, -1)
         q, k, v = qkv.transpose(1, 2).split([self.key_dim, self.key_dim, self.d], dim=3)
         bias = self.attention_bias((H, W), (H, W), q.dtype)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        x = biased_attention(q, k, v, bias, self.scale)
         return self.proj(x.transpose(1, 2).reshape(B, H, W, self.dh))
 
 
@@ -238,7 +257,7 @@ class AttentionSubsample(BiasedAttentionBase):
         Hq, Wq = q.shape[1:3]
         q = q.reshape(B, Hq * Wq, self.num_heads, self.key_dim).transpose(1, 2)
         bias = self.attention_bias((Hq, Wq), (H, W), q.dtype)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        x = biased_attention(q, k, v, bias, self.scale)
         return self.proj(x.transpose(1, 2).reshape(B, Hq, Wq, self.dh))
 
 
@@ -260,6 +279,10 @@ class Stem(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 with_stride8: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        # Channels-last: oneDNN's direct convolution is several times faster for the
+        # 3-channel input layer, and the stride-16 map then permutes to the (B, H, W, C)
+        # token layout without a copy.
+        x = x.contiguous(memory_format=torch.channels_last)
         if not with_stride8:
             return self.patch_embed(x), None
         stride8 = self.patch_embed[:6](x)

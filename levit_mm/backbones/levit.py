@@ -245,6 +245,11 @@ class LeViT(BaseBackbone):
         if self.deploy:
             return
         fuse_modules(self)
+        for module in self.modules():
+            # Every activation here reads a fresh Linear/Conv/attention output, which
+            # nothing else uses: overwrite it rather than allocate.
+            if isinstance(module, nn.Hardswish):
+                module.inplace = True
         self.deploy = True
         self.materialise_biases()
 

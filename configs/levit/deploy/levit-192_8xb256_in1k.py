@@ -1,6 +1,6 @@
 # Inference-only: BN folded, the two heads merged into one Linear, bias tensors built.
-# Load a checkpoint saved from the training form (`tools/model_converters/` folds it), or
-# build the training form and call `model.backbone.switch_to_deploy()`/`head.switch_to_deploy()`.
+# Load a training-form checkpoint folded by `tools/model_converters/levit_reparameterize.py`, or
+# build the training form and call `levit_mm.deploy.switch_to_deploy(model)`.
 _base_ = '../levit-192_8xb256_in1k.py'
 
 model = dict(backbone=dict(deploy=True), head=dict(deploy=True))

@@ -1,0 +1,188 @@
+"""Deploy form (folded BN, merged heads, explicit attention) equals the training form in eval,
+by both routes (in-place ``switch_to_deploy`` and the state-dict fold behind the converter),
+and its exports (ONNX) and reduced-precision paths (bf16, int8) stay within stated bounds."""
+import copy
+import glob
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ARCHS, EMBED_OUT, randomize_, run_py
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
+
+from levit_mm.backbones.layers import biased_attention
+from levit_mm.deploy import DeployConversionError, fold_state_dict, switch_to_deploy
+from levit_mm.heads import LeViTClsHead
+from levit_mm.precision import bf16_autocast, quantize_int8
+from levit_mm.sample_images import agreement, sample_photo_crops
+
+DEPLOY_ATOL = 1e-4
+#: bounds for reduced precision, relative to the fp32 logits' max magnitude.
+BF16_REL, INT8_REL = 0.05, 0.05
+
+
+def classifier_cfg(arch, deploy=False):
+    return dict(type='LeViTClassifier',
+                backbone=dict(type='LeViT', arch=arch, out_indices=(2, ), deploy=deploy),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LeViTClsHead', num_classes=1000, in_channels=EMBED_OUT[arch],
+                          deploy=deploy))
+
+
+def logits(model, x):
+    with torch.no_grad():
+        return model(x, mode='tensor')
+
+
+def images(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope='module')
+def trained_models():
+    """Training-form classifiers (eval) with random weights and BN statistics, per arch."""
+    return {arch: randomize_(MODELS.build(classifier_cfg(arch)), seed=3).eval()
+            for arch in ARCHS}
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('size', [(224, 224), (256, 320)])
+def test_switch_to_deploy_matches_training_form(trained_models, arch, size):
+    model = trained_models[arch]
+    deployed = switch_to_deploy(copy.deepcopy(model))
+    assert deployed.backbone.deploy and deployed.head.deploy
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                   for m in deployed.modules())
+    assert not hasattr(deployed.head, 'head_dist')
+    x = images(2, 3, *size)
+    expected, got = logits(model, x), logits(deployed, x)
+    diff = (got - expected).abs().max().item()
+    print(f'levit-{arch} {size}: deploy max |diff| {diff:.2e}, '
+          f'logit scale {expected.abs().max():.2f}')
+    assert expected.std() > 0.1, 'logits too small for the tolerance to mean anything'
+    assert diff <= DEPLOY_ATOL
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_folded_state_dict_loads_into_deploy_config(trained_models, arch):
+    model = trained_models[arch]
+    folded = fold_state_dict(model.state_dict())
+    deploy_model = MODELS.build(classifier_cfg(arch, deploy=True)).eval()
+    result = deploy_model.load_state_dict(folded, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    x = images(2, 3, 224, 224, seed=1)
+    switched = switch_to_deploy(copy.deepcopy(model))
+    diff = (logits(deploy_model, x) - logits(model, x)).abs().max().item()
+    assert diff <= DEPLOY_ATOL
+    # Both routes produce the same parameters.
+    for key, value in switched.state_dict().items():
+        assert torch.allclose(folded[key], value, atol=1e-6), key
+
+
+def test_fold_state_dict_rejects_folded_input(trained_models):
+    folded = fold_state_dict(trained_models['128s'].state_dict())
+    with pytest.raises(DeployConversionError, match='already in the deploy layout'):
+        fold_state_dict(folded)
+
+
+@pytest.mark.parametrize('distillation', [True, False])
+def test_head_merge(distillation):
+    head = randomize_(LeViTClsHead(num_classes=10, in_channels=32,
+                                   distillation=distillation), seed=5).eval()
+    feats = (images(4, 32, 3, 3),)
+    with torch.no_grad():
+        pooled = feats[0].mean(dim=(2, 3))
+        expected = head.head(pooled)
+        if distillation:
+            expected = (expected + head.head_dist(pooled)) / 2
+        deployed = copy.deepcopy(head)
+        deployed.switch_to_deploy()
+        got = deployed(feats)
+    assert isinstance(deployed.head, torch.nn.Linear)
+    assert (got - expected).abs().max().item() <= 1e-5
+    with pytest.raises(RuntimeError, match='cannot be trained'):
+        deployed.loss(feats, [])
+
+
+def test_explicit_attention_equals_sdpa():
+    """The shared forward writes attention out (faster on CPU); it must equal PyTorch's."""
+    q, k = images(2, 3, 10, 16, seed=1), images(2, 3, 12, 16, seed=2)
+    v, bias = images(2, 3, 12, 64, seed=3), images(3, 10, 12, seed=4)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=0.25)
+    assert (biased_attention(q, k, v, bias, 0.25) - expected).abs().max() <= 1e-6
+
+
+def test_converter_tool_and_deploy_config(trained_models, tmp_path, repo):
+    model = trained_models['128s']
+    src, dst = tmp_path / 'train.pth', tmp_path / 'deploy.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, src)
+    result = run_py(['tools/model_converters/levit_reparameterize.py', str(src), str(dst)])
+    assert result.returncode == 0, result.stderr
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(repo, 'configs/levit/deploy/levit-128s_8xb256_in1k.py'))
+    deploy_model = MODELS.build(cfg.model).eval()
+    load_checkpoint(deploy_model, str(dst), map_location='cpu', strict=True,
+                    logger='silent')
+    x = images(2, 3, 224, 224, seed=2)
+    assert (logits(deploy_model, x) - logits(model, x)).abs().max() <= DEPLOY_ATOL
+    # A folded checkpoint is refused with a one-line error, and nothing is written.
+    again = tmp_path / 'again.pth'
+    result = run_py(['tools/model_converters/levit_reparameterize.py', str(dst), str(again)])
+    assert result.returncode == 2 and 'already in the deploy layout' in result.stderr
+    assert not again.exists() and not glob.glob(str(tmp_path / '*.tmp'))
+
+
+def test_onnx_export_dynamic_batch_and_size(trained_models, tmp_path):
+    pytest.importorskip('onnxruntime')
+    result = run_py(['tools/deployment/pytorch2onnx.py',
+                     'configs/levit/levit-128s_8xb256_in1k.py',
+                     '--checkpoint', str(_save(trained_models['128s'], tmp_path)),
+                     '--output-file', str(tmp_path / 'm.onnx'), '--time-iters', '1'])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'OK' in result.stdout and (tmp_path / 'm.onnx').exists()
+    # The tool checked these three inputs against PyTorch within 1e-4.
+    for shape in ['(1, 3, 224, 224)', '(3, 3, 224, 224)', '(2, 3, 168, 112)']:
+        assert f'input {shape}' in result.stdout
+
+
+@pytest.mark.slow
+def test_onnx_static_export_above_trained_size(trained_models, tmp_path):
+    pytest.importorskip('onnxruntime')
+    ckpt = str(_save(trained_models['128s'], tmp_path))
+    args = ['tools/deployment/pytorch2onnx.py', 'configs/levit/levit-128s_8xb256_in1k.py',
+            '--checkpoint', ckpt, '--output-file', str(tmp_path / 'big.onnx'),
+            '--shape', '256', '320', '--time-iters', '0']
+    result = run_py(args)
+    assert result.returncode == 2 and 'trained size' in result.stderr
+    result = run_py(args + ['--static-hw'])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'input (3, 3, 256, 320)' in result.stdout
+
+
+def _save(model, tmp_path):
+    path = tmp_path / 'train.pth'
+    if not path.exists():
+        torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def deployed_128s(trained_models):
+    return switch_to_deploy(copy.deepcopy(trained_models['128s']))
+
+
+def test_bf16_and_int8_paths_agree_with_fp32(deployed_128s):
+    x = sample_photo_crops()
+    assert len(x) >= 6
+    reference = logits(deployed_128s, x)
+    with bf16_autocast():
+        bf16 = logits(deployed_128s, x)
+    int8 = logits(quantize_int8(deployed_128s), x)
+    for name, out, bound in [('bf16', bf16, BF16_REL), ('int8', int8, INT8_REL)]:
+        top1, diff, rel = agreement(reference, out)
+        print(f'{name}: top-1 agreement {top1:.2f}, max |diff| {diff:.2e} '
+              f'({rel:.3f} of max |logit|) '
+              f'on {len(x)} real crops')
+        assert rel <= bound
