@@ -1,8 +1,9 @@
 """Model complexity with mmengine's counter, taught to count fused attention.
 
 mmengine's ``FlopAnalyzer`` counts matmuls as multiply-accumulates but skips
-``aten::scaled_dot_product_attention``; LeViT's attention runs through it, so its two
-matmuls (``Q K^T`` and ``A V``) are added here.
+``aten::scaled_dot_product_attention``.  LeViT's own attention is written as two explicit
+matmuls (see ``levit_mm.backbones.layers.biased_attention``), which mmengine counts; the
+handle below keeps the figures right for models (peers, teachers) that use the fused op.
 """
 from typing import Dict, Sequence
 
