@@ -17,7 +17,7 @@ from ..attention_bias import Size2, attention_bias, to_2tuple
 
 #: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
 #: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
-#: (about as fast as reading it back) rather than held across calls.
+#: (one pass writing it, cheaper than the attention that reads it) rather than held.
 MAX_CACHED_BIAS_BYTES = 128 * 2**20
 
 
