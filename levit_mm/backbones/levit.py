@@ -134,8 +134,9 @@ class LeViT(BaseBackbone):
       ``4 x 4200^2`` score map (282 MB in fp32) and a bias of the same size, and costs
       6.8 GMAC (``Q K^T`` + ``A V``); the stride-2 shrinking attention into stage 1
       (8 heads, 1050 queries x 4200 keys) adds a 141 MB map and 5.6 GMAC;
-    * attention totals 36 GMAC at this size (versus a few percent of the 1.1 GMAC at 224),
-      most of it in stage 0; stages 1 and 2 are cheap (26 MB and 2 MB maps per block);
+    * attention totals 36 of the backbone's 58 GMAC at this size (at 224 the whole model
+      is 1.1 GMAC), most of it in stage 0; stages 1 and 2 are cheap (26 MB and 2 MB maps
+      per block);
     * maps are built block by block and freed: measured peak memory grows by about 1.1 GB
       over the model for one image in eval mode (``tools/analysis_tools/benchmark_dense.py``).
       Bias tensors are cached per block only up to 128 MiB (``MAX_CACHED_BIAS_BYTES``), so
