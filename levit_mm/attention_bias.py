@@ -10,10 +10,21 @@ query/key grid is built on demand:
 * offsets inside the trained range read the table directly, so at the training resolution
   (or any smaller one) the bias equals the original model's bit for bit;
 * along an axis where the key grid is larger than the trained one, the table is resampled as a
-  2-D map with bicubic interpolation (as ViT resizes position embeddings), with
-  ``align_corners=True`` so the zero offset (a token attending to itself) and the farthest
-  trained offset keep their learned values and map to the new grid's nearest and farthest
-  offsets.  Axes that fit are left untouched.
+  2-D map with bicubic interpolation (as ViT resizes position embeddings), stretched so that
+  the new grid's offsets ``0 .. K-1`` cover the trained ``0 .. R-1``: new offset ``d`` reads
+  the table at ``d * (R-1) / (K-1)`` (``align_corners=True``).  The zero offset (a token
+  attending to itself) and the farthest trained offset keep their learned values.  Axes that
+  fit are left untouched.  Why stretch rather than keep small offsets and extrapolate the
+  rest: a detector sees objects several times larger than the 224 crops, so relative
+  positions scale with the image, as ViT/Swin assume when they resize their tables;
+* the table is a function of ``|offset|``, i.e. an even function of the signed offset, so it
+  is mirrored to signed offsets ``-(R-1) .. R-1`` before resampling and folded back after.
+  Bicubic taps that fall left of offset 0 then read ``f(1), f(2)`` (the true even extension)
+  instead of PyTorch's edge replication ``f(0), f(0)``, which would flatten the peak at 0.
+
+Building a bias is a gather of ``heads x N_q x N_k`` values (the size SDPA needs anyway).  The
+offsets are separable, so the gather works from two small ``(queries, keys)`` offset tables
+per axis, never an ``N_q x N_k`` index tensor, and writes the output once in its final layout.
 
 Nothing here knows about modules, devices or checkpoints.
 """
@@ -64,24 +75,35 @@ def official_bias_index(resolution, stride: int = 1) -> torch.Tensor:
     return index.reshape(q_h * q_w, res_h * res_w)
 
 
+def mirror_offsets(grid: torch.Tensor, dim: int) -> torch.Tensor:
+    """``f(0..R-1)`` -> ``f(-(R-1)..R-1)`` along ``dim``: the even extension of the table."""
+    return torch.cat([grid.flip(dim).narrow(dim, 0, grid.shape[dim] - 1), grid], dim)
+
+
 def resize_bias_table(table: torch.Tensor, trained: Size2,
                       extent: Size2) -> torch.Tensor:
     """Resample a ``(heads, R_h * R_w)`` table so it covers ``extent`` offsets per axis.
 
-    Returns a ``(heads, E_h, E_w)`` map with ``E = max(R, extent)`` per axis.  Axes that
-    already cover the extent are not touched, so the trained values survive exactly.
+    Returns a ``(heads, E_h, E_w)`` map with ``E = max(R, extent)`` per axis.  When both axes
+    already cover the extent the table is returned as is (the trained values, exactly).
+    Otherwise the mirrored ``(2R-1)`` map is resized bicubically (``align_corners=True``) to
+    ``(2E-1)`` and its non-negative half kept; an axis whose size does not change maps onto
+    integer positions, where the bicubic kernel's weights are exactly ``(0, 1, 0, 0)``.
     """
     num_heads = table.shape[0]
     res_h, res_w = trained
+    if table.shape[-1] != res_h * res_w:
+        raise ValueError(f'A bias table for a {res_h}x{res_w} grid needs {res_h * res_w} '
+                         f'offsets per head; got shape {tuple(table.shape)}.')
     grid = table.reshape(num_heads, res_h, res_w)
     out_h, out_w = max(res_h, extent[0]), max(res_w, extent[1])
     if (out_h, out_w) == (res_h, res_w):
         return grid
-    dtype = grid.dtype
+    signed = mirror_offsets(mirror_offsets(grid, 1), 2)
     resized = F.interpolate(
-        grid[None].float(), size=(out_h, out_w), mode='bicubic',
+        signed[None].float(), size=(2 * out_h - 1, 2 * out_w - 1), mode='bicubic',
         align_corners=True)[0]
-    return resized.to(dtype)
+    return resized[:, out_h - 1:, out_w - 1:].to(grid.dtype)
 
 
 def attention_bias(table: torch.Tensor, trained: Size2, q_size: Size2,
@@ -98,8 +120,12 @@ def attention_bias(table: torch.Tensor, trained: Size2, q_size: Size2,
     grid = resize_bias_table(table, trained, k_size)
     dy = axis_offsets(q_size[0], k_size[0], stride, device=table.device)
     dx = axis_offsets(q_size[1], k_size[1], stride, device=table.device)
-    # Broadcast gather straight into (heads, Hq, Wq, Hk, Wk): no N x N index tensor.
-    bias = grid[:, dy[:, None, :, None], dx[None, :, None, :]]
+    # Columns first (small): by_col[h, qx, oy, kx] = grid[h, oy, dx[qx, kx]].
+    by_col = grid[:, :, dx].permute(0, 2, 1, 3)
+    # Then rows, straight into (heads, Hq, Wq, Hk, Wk): each output row of Wk values is one
+    # contiguous row of by_col, and nothing N_q x N_k sized is built besides the result.
+    q_cols = torch.arange(q_size[1], device=table.device)
+    bias = by_col[:, q_cols[None, :, None], dy[:, None, :]]
     num_q = q_size[0] * q_size[1]
     num_k = k_size[0] * k_size[1]
     return bias.reshape(table.shape[0], num_q, num_k)

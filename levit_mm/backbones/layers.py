@@ -15,7 +15,10 @@ from mmcv.cnn.bricks import DropPath
 
 from ..attention_bias import Size2, attention_bias, to_2tuple
 
-_MAX_CACHED_BIASES = 8
+#: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
+#: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
+#: (one pass writing it, cheaper than the attention that reads it) rather than held.
+MAX_CACHED_BIAS_BYTES = 128 * 2**20
 
 
 class ConvBN(nn.Module):
@@ -182,15 +185,30 @@ class BiasedAttentionBase(nn.Module):
             bias = attention_bias(table, self.trained_resolution, q_size, k_size,
                                   self.stride)
             return bias.to(dtype)
-        key = (q_size, k_size, dtype, table.device, table.data_ptr(), table._version)
+        # Entries made from an older table (optimizer step, load, new device) are dropped
+        # as soon as the table changes, so they never pile up.
+        table_state = (id(table), table.device, table.data_ptr(), table._version)
+        if getattr(self, '_bias_cache_state', None) != table_state:
+            self._bias_cache.clear()
+            self._bias_cache_state = table_state
+        key = (q_size, k_size, dtype)
         bias = self._bias_cache.get(key)
         if bias is None:
             bias = attention_bias(table.detach(), self.trained_resolution, q_size,
                                   k_size, self.stride).to(dtype)
-            if len(self._bias_cache) >= _MAX_CACHED_BIASES:
-                self._bias_cache.pop(next(iter(self._bias_cache)))
-            self._bias_cache[key] = bias
+            self._remember_bias(key, bias)
         return bias
+
+    def _remember_bias(self, key: tuple, bias: torch.Tensor):
+        """Keep ``bias`` within the byte budget, evicting the oldest entries first."""
+        size = bias.numel() * bias.element_size()
+        if size > MAX_CACHED_BIAS_BYTES:
+            return
+        cache = self._bias_cache
+        while cache and size + sum(b.numel() * b.element_size()
+                                   for b in cache.values()) > MAX_CACHED_BIAS_BYTES:
+            cache.pop(next(iter(cache)))
+        cache[key] = bias
 
     def clear_bias_cache(self):
         self._bias_cache.clear()

@@ -1,0 +1,18 @@
+_base_ = [
+    'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py', '../_base_/levit_dense.py'
+]
+
+# Stem + three stages (strides 8-64, 64x64 ... 8x8 maps on a 512 crop) feed UperNet;
+# the auxiliary FCN head reads stage 1 (stride 32).
+model = dict(
+    pretrained=None,
+    backbone=dict(_base_.levit_backbone, _delete_=True, norm_eval=False),
+    decode_head=dict(in_channels=[128, 256, 384, 512]),
+    auxiliary_head=dict(in_channels=384))
+optim_wrapper = dict(
+    _base_.levit_optim_wrapper, _delete_=True,
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=1500, end=160000)
+]

@@ -1,0 +1,230 @@
+"""LeViT inside mmdet 3.3.0 and mmsegmentation 1.2.2, built from the shipped config files:
+a training step and an inference on a small non-square batch, and the classification
+checkpoint loaded through ``init_cfg=dict(type='Pretrained', prefix='backbone.')``."""
+import copy
+import math
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+from conftest import REPO, randomize_
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.structures import PixelData
+from mmengine.utils import import_modules_from_strings
+
+DET = f'{REPO}/configs/mmdet'
+SEG = f'{REPO}/configs/mmseg'
+DET_CONFIGS = {
+    'retinanet_levit-128s_fpn_1x_coco.py': ('128s', False),
+    'retinanet_levit-256_fpn_1x_coco.py': ('256', False),
+    'mask-rcnn_levit-128s_fpn_1x_coco.py': ('128s', True),
+    'mask-rcnn_levit-256_fpn_1x_coco.py': ('256', True),
+}
+SEG_CONFIG = 'upernet_levit-256_4xb4-160k_ade20k-512x512.py'
+# Non-square, not multiples of 16, padded to 64x256: wider than the 224 the bias tables were
+# trained for (16 token columns > 14), and small enough for the heads to be quick on CPU.
+IMAGE_HW = [(60, 250), (52, 230)]
+PADDED_HW = (64, 256)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """The tests here switch mmengine's default scope to mmdet / mmseg; put the previous
+    one back afterwards so later test files still build in mmpretrain's."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+def load_config(path, checkpoint=None):
+    """The config as a runner would see it: its custom_imports done, the backbone's
+    pretrained weights replaced by ``checkpoint`` (None: random init, no download)."""
+    cfg = Config.fromfile(path)
+    import_modules_from_strings(**cfg.custom_imports)
+    # Stochastic depth may drop a block for both images of a 2-image batch, which would
+    # rightly leave it without gradient; the gradient checks below want every block.
+    cfg.model.backbone.drop_path_rate = 0.
+    if checkpoint is None:
+        cfg.model.backbone.init_cfg = None
+    else:
+        cfg.model.backbone.init_cfg.checkpoint = str(checkpoint)
+    return cfg
+
+
+def build_detector(path, checkpoint=None):
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS
+    cfg = load_config(path, checkpoint)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model
+
+
+def det_batch(with_mask):
+    from mmdet.testing import demo_mm_inputs
+    return demo_mm_inputs(2, [(3, h, w) for h, w in IMAGE_HW], num_items=[3, 2],
+                          num_classes=80, with_mask=with_mask)
+
+
+def backbone_grads_ok(model):
+    grads = {n: p.grad for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert grads, 'no trainable backbone parameters'
+    missing = [n for n, g in grads.items() if g is None]
+    assert not missing, f'no gradient for {missing[:5]}'
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    for name, grad in grads.items():
+        if 'attention_biases' in name or name.startswith('patch_embed.patch_embed.0'):
+            assert grad.abs().sum() > 0, name
+
+
+@torch.no_grad()
+def calibrate_bn(backbone, inputs):
+    """Give the randomly initialised backbone BN statistics of real activations, as a
+    pretrained one has: with ``norm_eval=True`` the default (0, 1) statistics let the
+    activations of an untrained network fade to nothing by the last stage, where attention
+    becomes uniform and its bias gets no gradient at all."""
+    bns = [m for m in backbone.modules() if isinstance(m, _BatchNorm)]
+    norm_eval, backbone.norm_eval = backbone.norm_eval, False
+    backbone.train()
+    for bn in bns:
+        bn.momentum = 1.0  # running statistics := this batch's
+    backbone(inputs)
+    for bn in bns:
+        bn.momentum = 0.1
+    backbone.norm_eval = norm_eval
+
+
+def train_step(model, batch):
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    calibrate_bn(model.backbone, data['inputs'])
+    model.train()
+    losses = model(**data, mode='loss')
+    loss, log_vars = model.parse_losses(losses)
+    assert torch.isfinite(loss), log_vars
+    assert all(math.isfinite(v) for v in log_vars.values()), log_vars
+    loss.backward()
+    backbone_grads_ok(model)
+    return data, log_vars
+
+
+@pytest.mark.parametrize('name', [
+    'retinanet_levit-128s_fpn_1x_coco.py',
+    pytest.param('retinanet_levit-256_fpn_1x_coco.py', marks=pytest.mark.slow),
+    'mask-rcnn_levit-128s_fpn_1x_coco.py',
+    pytest.param('mask-rcnn_levit-256_fpn_1x_coco.py', marks=pytest.mark.slow),
+])
+def test_detector_trains_and_predicts(name):
+    arch, with_mask = DET_CONFIGS[name]
+    torch.manual_seed(0)
+    cfg, model = build_detector(f'{DET}/{name}')
+    assert type(model.backbone).__module__ == 'levit_mm.backbones.levit'
+    assert model.backbone.arch['embed_dims'][0] // 2 == cfg.model.neck.in_channels[0]
+    batch = det_batch(with_mask)
+
+    data, log_vars = train_step(model, batch)
+    assert tuple(data['inputs'].shape[2:]) == PADDED_HW  # padded to a multiple of 64
+    assert 'loss_cls' in log_vars and 'loss_bbox' in log_vars
+    if with_mask:
+        assert {'loss_rpn_cls', 'loss_mask'} <= set(log_vars)
+
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    with torch.no_grad():
+        feats = model.extract_feat(data['inputs'])
+        results = model(**data, mode='predict')
+    # P3-P7: strides 8 ... 128 of the padded batch
+    assert [tuple(f.shape) for f in feats] == [(2, 256, math.ceil(PADDED_HW[0] / s),
+                                                math.ceil(PADDED_HW[1] / s))
+                                               for s in (8, 16, 32, 64, 128)]
+    assert len(results) == 2
+    for result, (h, w) in zip(results, IMAGE_HW):
+        pred = result.pred_instances
+        n = len(pred)
+        assert pred.bboxes.shape == (n, 4) and pred.scores.shape == (n, )
+        assert pred.labels.shape == (n, )
+        assert n <= cfg.model.test_cfg.get('max_per_img', cfg.model.test_cfg.get(
+            'rcnn', {}).get('max_per_img'))
+        if with_mask:
+            assert pred.masks.shape == (n, h, w)
+
+
+@pytest.mark.slow
+def test_segmentor_trains_and_predicts():
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+    cfg = load_config(f'{SEG}/{SEG_CONFIG}')
+    # One CPU process: SyncBN in the heads would have nothing to sync; the crop is made
+    # small (and non-square) to keep the test fast.
+    cfg.model.decode_head.norm_cfg = cfg.model.auxiliary_head.norm_cfg = dict(type='BN')
+    cfg.model.data_preprocessor.size = PADDED_HW
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert type(model.backbone).__module__ == 'levit_mm.backbones.levit'
+
+    g = torch.Generator().manual_seed(0)
+    samples, inputs = [], []
+    for h, w in IMAGE_HW:
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g))
+        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w), generator=g))
+        samples.append(sample)
+    batch = {'inputs': inputs, 'data_samples': samples}
+
+    data, log_vars = train_step(model, batch)
+    assert tuple(data['inputs'].shape) == (2, 3) + PADDED_HW
+    assert {'decode.loss_ce', 'aux.loss_ce'} <= set(log_vars)
+
+    model.eval()
+    feats = model.extract_feat(data['inputs'])  # the padded training batch
+    assert [tuple(f.shape[1:]) for f in feats] == [(128, 8, 32), (256, 4, 16),
+                                                   (384, 2, 8), (512, 1, 4)]
+    # mmseg's test-time preprocessor takes a batch of equal sizes: one image at a time
+    for image, sample, (h, w) in zip(inputs, samples, IMAGE_HW):
+        one = {'inputs': [image], 'data_samples': [copy.deepcopy(sample)]}
+        data = model.data_preprocessor(one, False)
+        with torch.no_grad():
+            result, = model(**data, mode='predict')
+        assert result.seg_logits.data.shape == (150, h, w)
+        assert result.pred_sem_seg.data.shape == (1, h, w)
+        assert result.pred_sem_seg.data.max() < 150
+
+
+def test_pretrained_classification_checkpoint_initialises_backbone(tmp_path):
+    """init_cfg Pretrained with prefix='backbone.' reads a classifier checkpoint (with
+    mmpretrain's fixed-grid index buffers), every backbone tensor lands, and the detector's
+    backbone then equals the classifier's backbone at a non-square size."""
+    from mmpretrain.models.backbones.levit import LeViT as MMPretrainLeViT
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    init_default_scope('mmpretrain')
+    classifier = PRETRAIN_MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='LeViT', arch='128s', out_indices=(2, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LeViTClsHead', num_classes=1000, in_channels=384)))
+    randomize_(classifier, seed=7).eval()
+    state = classifier.state_dict()
+    # mmpretrain's released files also carry the index buffers of the fixed 14x14 grid
+    reference = MMPretrainLeViT('128s')
+    for key, value in reference.state_dict().items():
+        if key.endswith('attention_bias_idxs'):
+            state['backbone.' + key] = value
+    path = tmp_path / 'levit-128s_cls.pth'
+    torch.save({'state_dict': state, 'meta': {}}, path)
+
+    _, detector = build_detector(f'{DET}/retinanet_levit-128s_fpn_1x_coco.py', path)
+    loaded = detector.backbone.state_dict()
+    expected = classifier.backbone.state_dict()
+    assert loaded.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(loaded[key], value), key
+
+    x = torch.randn(1, 3, 150, 260)
+    detector.backbone.eval()
+    classifier.backbone.out_indices = [0, 1, 2]
+    with torch.no_grad():
+        ours = detector.backbone(x)[1:]
+        theirs = classifier.backbone(x)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
