@@ -164,9 +164,11 @@ class BiasedAttentionBase(nn.Module):
     """Owns the learned bias table and its derived, per-grid bias tensors.
 
     The table ``attention_biases`` (heads x trained offsets) is the only saved state.  Bias
-    tensors for a grid are derived: outside autograd they are cached, keyed by grid, device,
-    dtype and the table's identity and version counter, so ``.to()``, ``.half()``, loading a
-    checkpoint or an optimizer step can never leave a stale tensor behind.
+    tensors for a grid are derived: in training with autograd on they are rebuilt every call
+    (so the table gets gradients); otherwise they are cached per grid and dtype, and the cache
+    is emptied whenever the table's identity, device, storage or version counter changes, so
+    ``.to()``, ``.half()``, loading a checkpoint or an optimizer step never leave a stale
+    tensor behind.
     """
 
     def _init_bias_table(self, num_heads: int, resolution, stride: int):
