@@ -1,0 +1,17 @@
+# LeViT-128S from scratch on the 64x64 digits, without a teacher (both heads learn the labels).
+_base_ = [
+    '../../_base_/models/levit.py',
+    '../../_base_/datasets/digits_bs64_64px.py',
+    '../../_base_/schedules/digits_adamw_short.py',
+    '../../_base_/default_runtime.py',
+]
+
+model = dict(
+    backbone=dict(arch='128s', img_size=64),
+    head=dict(num_classes=10, in_channels=384, distill_type='none', topk=(1, )),
+    teacher=None,
+    train_cfg=None)  # no Mixup/CutMix on 1,437 tiny images
+# Log every 10 iterations; keep only the final checkpoint.
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1))
