@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs', 'levit', 'digits')
@@ -36,6 +37,8 @@ def parse_args(argv=None):
     parser.add_argument('--px', type=int, default=64, help='image side written to disk')
     parser.add_argument('--teacher-epochs', type=int, default=None)
     parser.add_argument('--student-epochs', type=int, default=None)
+    parser.add_argument('--teacher-checkpoint',
+                        help='reuse a trained digits teacher instead of training one')
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the no-distillation student')
     parser.add_argument('--threads', type=int, default=1,
@@ -44,9 +47,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int = 0) -> dict:
+def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int = 0,
+                        per_class: Optional[int] = None) -> dict:
     """Write the digits as ``root/{train,val}/<digit>/<index>.png`` (built in a temporary
-    directory and renamed into place, so an interrupted run never leaves half a dataset)."""
+    directory and renamed into place, so an interrupted run never leaves half a dataset).
+    ``per_class`` keeps only that many scans of each digit (for quick tests)."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -55,16 +60,16 @@ def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int
     if osp.isfile(marker):
         with open(marker) as f:
             split = json.load(f)
-        if split.get('px') == px:
+        if split.get('px') == px and split.get('per_class') == per_class:
             return split
         shutil.rmtree(root)
     digits = load_digits()
     rng = np.random.default_rng(seed)
-    split = {'px': px, 'train': 0, 'val': 0}
+    split = {'px': px, 'per_class': per_class, 'train': 0, 'val': 0}
     os.makedirs(osp.dirname(root) or '.', exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.digits-', dir=osp.dirname(root) or '.')
     for label in range(10):
-        idx = rng.permutation(np.flatnonzero(digits.target == label))
+        idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
         n_val = int(round(len(idx) * val_fraction))
         for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
             folder = osp.join(tmp, part, str(label))
@@ -93,6 +98,19 @@ def run(args, title: str, env: dict) -> float:
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
+
+
+def export_weights(checkpoint: str, out: str) -> str:
+    """The student's weights and class names only, written atomically: a release file that
+    loads with ``torch.load(weights_only=True)`` (a training checkpoint also carries the
+    optimizer and mmengine's message hub).  The teacher is never in it."""
+    import torch
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    meta = {'dataset_meta': ckpt.get('meta', {}).get('dataset_meta', {})}
+    tmp = out + '.tmp'
+    torch.save({'state_dict': ckpt['state_dict'], 'meta': meta}, tmp)
+    os.replace(tmp, out)
+    return out
 
 
 def final_val_top1(work_dir: str) -> float:
@@ -156,14 +174,19 @@ def main(argv=None):
 
     times = {}
     teacher_dir = osp.join(work, 'teacher')
-    times['teacher'] = train(TEACHER_CFG, teacher_dir, data, args.teacher_epochs, [], env,
-                             '1/4 teacher: ResNet-18 (half width) from scratch')
-    teacher_ckpt = last_checkpoint(teacher_dir)
+    if args.teacher_checkpoint:
+        teacher_ckpt = args.teacher_checkpoint
+        teacher_dir = osp.dirname(osp.abspath(teacher_ckpt))
+    else:
+        times['teacher'] = train(TEACHER_CFG, teacher_dir, data, args.teacher_epochs, [], env,
+                                 '1/4 teacher: ResNet-18 (half width) from scratch')
+        teacher_ckpt = last_checkpoint(teacher_dir)
     student_dir = osp.join(work, 'student_distill')
     times['student'] = train(STUDENT_CFG, student_dir, data, args.student_epochs,
                              [f'model.teacher.checkpoint={teacher_ckpt}'], env,
                              '2/4 student: LeViT-128S with hard distillation')
-    student_ckpt = last_checkpoint(student_dir)
+    student_ckpt = export_weights(last_checkpoint(student_dir),
+                                  osp.join(work, 'levit-128s_digits.pth'))
     times['test'] = run(['tools/test.py', STUDENT_CFG, student_ckpt, '--work-dir',
                          osp.join(work, 'student_test'), '--cfg-options', 'model.teacher=None'] +
                         [f'test_dataloader.dataset.data_root={data}'],

@@ -66,7 +66,14 @@ def load_teacher_weights(model: nn.Module, checkpoint: str) -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Teacher checkpoint not found: {checkpoint}')
-    state = _state_dict_of(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'))
+    if '://' in checkpoint:
+        raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    else:
+        # A file named in your own config, read as mmengine read it before torch 2.6:
+        # training checkpoints carry mmengine's message hub, which weights-only loading
+        # refuses.
+        raw = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = _state_dict_of(raw)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
