@@ -1,14 +1,15 @@
 """LeViT learns offline: DeiT hard distillation on scikit-learn's bundled digits.
 
-    python tools/digits_demo.py                 # teacher, distilled student, no-distill baseline
-    python tools/digits_demo.py --no-baseline   # skip the baseline (about a third faster)
+    python tools/digits_demo.py              # teacher, then the distilled LeViT student
+    python tools/digits_demo.py --baseline   # also the same student without a teacher
 
 1. writes the 1,797 real 8x8 scans as a 64x64 px ``CustomDataset`` folder, split 80/20
    train/val per class (``<work-dir>/data/{train,val}/<digit>/*.png``);
 2. trains a small ResNet teacher with ``tools/train.py``;
 3. trains LeViT-128S with hard distillation from that teacher (``tools/train.py``);
-4. optionally trains the same student without a teacher, for comparison;
-5. evaluates the student with ``tools/test.py`` and classifies a few held-out digits.
+4. evaluates the student with ``tools/test.py``;
+5. with ``--baseline``, trains the same student without a teacher, for comparison;
+6. classifies a few held-out digits with the distilled student.
 
 Every stage is an ordinary mmengine run (logs and checkpoints under ``--work-dir``).
 """
@@ -25,6 +26,7 @@ import time
 from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # this checkout's levit_mm, as in tools/train.py
 CONFIGS = osp.join(REPO, 'configs', 'levit', 'digits')
 TEACHER_CFG = osp.join(CONFIGS, 'resnet18-w32_digits.py')
 STUDENT_CFG = osp.join(CONFIGS, 'levit-128s_digits_distill.py')
@@ -39,8 +41,8 @@ def parse_args(argv=None):
     parser.add_argument('--student-epochs', type=int, default=None)
     parser.add_argument('--teacher-checkpoint',
                         help='reuse a trained digits teacher instead of training one')
-    parser.add_argument('--no-baseline', action='store_true',
-                        help='skip the no-distillation student')
+    parser.add_argument('--baseline', action='store_true',
+                        help='also train the student without a teacher, for comparison')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads per run (1 is fastest on a busy 2-core machine)')
     parser.add_argument('--show', type=int, default=10, help='held-out digits to classify')
@@ -179,24 +181,24 @@ def main(argv=None):
         teacher_dir = osp.dirname(osp.abspath(teacher_ckpt))
     else:
         times['teacher'] = train(TEACHER_CFG, teacher_dir, data, args.teacher_epochs, [], env,
-                                 '1/4 teacher: ResNet-18 (half width) from scratch')
+                                 'teacher: ResNet-18 (half width) from scratch')
         teacher_ckpt = last_checkpoint(teacher_dir)
     student_dir = osp.join(work, 'student_distill')
     times['student'] = train(STUDENT_CFG, student_dir, data, args.student_epochs,
                              [f'model.teacher.checkpoint={teacher_ckpt}'], env,
-                             '2/4 student: LeViT-128S with hard distillation')
+                             'student: LeViT-128S with hard distillation')
     student_ckpt = export_weights(last_checkpoint(student_dir),
                                   osp.join(work, 'levit-128s_digits.pth'))
     times['test'] = run(['tools/test.py', STUDENT_CFG, student_ckpt, '--work-dir',
                          osp.join(work, 'student_test'), '--cfg-options', 'model.teacher=None'] +
                         [f'test_dataloader.dataset.data_root={data}'],
-                        '3/4 evaluate the student with tools/test.py', env)
+                        'evaluate the student with tools/test.py', env)
     figures = {'teacher': final_val_top1(teacher_dir),
                'student (hard distillation)': final_val_top1(student_dir)}
-    if not args.no_baseline:
+    if args.baseline:
         baseline_dir = osp.join(work, 'student_plain')
         times['baseline'] = train(BASELINE_CFG, baseline_dir, data, args.student_epochs, [],
-                                  env, '4/4 baseline: the same LeViT-128S, no teacher')
+                                  env, 'baseline: the same LeViT-128S, no teacher')
         figures['student (no distillation)'] = final_val_top1(baseline_dir)
     classify_held_out(STUDENT_CFG, student_ckpt, data, args.show)
 
