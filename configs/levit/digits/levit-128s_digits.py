@@ -15,3 +15,4 @@ model = dict(
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1))
+randomness = dict(seed=0)  # the demo's figures are reproducible
