@@ -19,4 +19,5 @@ train_dataloader = dict(dataset=dict(pipeline={{_base_.test_pipeline}}))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1))
+train_cfg = dict(max_epochs=25, val_interval=5)
 randomness = dict(seed=0)  # the demo's figures are reproducible
