@@ -17,7 +17,7 @@ def test_config_builds(path):
     model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
         logits = model(torch.randn(1, 3, 224, 224), mode='tensor')
-    assert logits.shape == (1, 1000)
+    assert logits.shape == (1, cfg.model.head.num_classes)
 
 
 @pytest.mark.parametrize('arch', ARCHS)

@@ -3,8 +3,8 @@
 Training follows DeiT: the class head learns from the labels (with whatever label loss is
 configured, so label smoothing and Mixup/CutMix soft targets apply), the distillation head
 from a teacher's logits, mixed with weight ``distill_alpha``.  Where the teacher is built and
-run is the classifier's business (:class:`levit_mm.LeViTDistiller`); the head only receives
-its logits.
+run is the classifier's business (:class:`levit_mm.LeViTClassifier`'s ``teacher``); the head
+only receives its logits.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -19,15 +19,30 @@ from ..backbones.layers import BNLinear
 DISTILL_TYPES = ('none', 'soft', 'hard')
 
 
+def _check_pair(student: torch.Tensor, teacher: torch.Tensor) -> None:
+    if student.shape != teacher.shape:
+        raise ValueError(f'Teacher logits {tuple(teacher.shape)} do not match the student\'s '
+                         f'{tuple(student.shape)}: the teacher must predict the same classes.')
+
+
 def hard_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the student against the teacher's top-1 class (DeiT, hard)."""
+    _check_pair(student, teacher)
     return F.cross_entropy(student, teacher.argmax(dim=1))
 
 
 def soft_distillation_loss(student: torch.Tensor, teacher: torch.Tensor,
                            tau: float) -> torch.Tensor:
     """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))``, mean over the
-    batch (Hinton et al.; the ``tau^2`` keeps gradient scale independent of ``tau``)."""
+    batch (Hinton et al.; the ``tau^2`` keeps gradient scale independent of ``tau``).
+
+    DeiT's reference code divides the summed KL by ``N * num_classes`` instead of ``N``,
+    which shrinks this term by the number of classes (1000x on ImageNet) relative to the
+    label loss; the per-sample mean used here is the KL divergence itself.
+    """
+    _check_pair(student, teacher)
+    if tau <= 0:
+        raise ValueError(f'distill_tau must be > 0, got {tau}.')
     log_p_student = F.log_softmax(student / tau, dim=1)
     log_p_teacher = F.log_softmax(teacher / tau, dim=1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction='batchmean', log_target=True)
@@ -71,6 +86,8 @@ class LeViTClsHead(ClsHead):
                              f'{distill_type!r}.')
         if not 0 <= distill_alpha <= 1:
             raise ValueError(f'distill_alpha must be in [0, 1], got {distill_alpha}.')
+        if distill_tau <= 0:
+            raise ValueError(f'distill_tau must be > 0, got {distill_tau}.')
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.distillation = distillation
@@ -106,6 +123,9 @@ class LeViTClsHead(ClsHead):
         if self.deploy:
             raise RuntimeError('A deployed (folded) LeViT head cannot be trained; build the '
                                'model without deploy=True.')
+        if teacher_logits is not None and not self.distillation:
+            raise ValueError('Teacher logits were given but this head has no distillation '
+                             'head (distillation=False).')
         logits = self.head_logits(feats)
         target = self._targets(data_samples)
         label_loss = self.loss_module(logits[0], target, avg_factor=logits[0].size(0),
@@ -119,7 +139,7 @@ class LeViTClsHead(ClsHead):
             losses = dict(loss_cls=label_loss * (1 - self.distill_alpha),
                           loss_dist=dist_loss * self.distill_alpha)
         else:
-            teacher_logits = teacher_logits.detach()
+            teacher_logits = teacher_logits.detach().to(logits[1].dtype)
             if self.distill_type == 'hard':
                 dist_loss = hard_distillation_loss(logits[1], teacher_logits)
             else:
