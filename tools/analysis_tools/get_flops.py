@@ -52,7 +52,10 @@ def find_entry(model: str, entries: List[dict]) -> Optional[dict]:
 
 def measure(model: str, shape, with_distillation_head: bool) -> Dict[str, int]:
     from mmpretrain import get_model
-    overrides = {} if with_distillation_head else dict(head=dict(distillation=False))
+    # One head, as the metafile counts; a teacher needs the distillation head, and is never
+    # part of the student's figures anyway.
+    overrides = {} if with_distillation_head else dict(
+        head=dict(distillation=False), teacher=None)
     net = get_model(model, pretrained=False, **overrides)
     return classifier_complexity(net, (1, 3, *shape))
 
