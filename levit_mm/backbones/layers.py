@@ -171,7 +171,14 @@ class BiasedAttentionBase(nn.Module):
     tensor behind.
     """
 
-    def _init_bias_table(self, num_heads: int, resolution, stride: int):
+    def _init_heads(self, num_heads: int, key_dim: int, attn_ratio: float, resolution,
+                    stride: int):
+        """Head sizes shared by both attention kinds, and the bias table for their grid."""
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.scale = key_dim**-0.5
+        self.d = int(attn_ratio * key_dim)
+        self.dh = self.d * num_heads
         self.trained_resolution: Size2 = to_2tuple(resolution)
         self.stride = stride
         num_offsets = self.trained_resolution[0] * self.trained_resolution[1]
@@ -233,14 +240,9 @@ class Attention(BiasedAttentionBase):
     def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
                  act_cfg: dict = dict(type='HSwish'), resolution=14):
         super().__init__()
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.scale = key_dim**-0.5
-        self.d = int(attn_ratio * key_dim)
-        self.dh = self.d * num_heads
+        self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=1)
         self.qkv = LinearBN(dim, self.dh + 2 * key_dim * num_heads)
         self.proj = nn.Sequential(build_activation_layer(act_cfg), LinearBN(self.dh, dim))
-        self._init_bias_table(num_heads, resolution, stride=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
@@ -258,16 +260,11 @@ class AttentionSubsample(BiasedAttentionBase):
                  attn_ratio: float = 2, act_cfg: dict = dict(type='HSwish'),
                  stride: int = 2, resolution=14):
         super().__init__()
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.scale = key_dim**-0.5
-        self.d = int(attn_ratio * key_dim)
-        self.dh = self.d * num_heads
+        self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=stride)
         self.kv = LinearBN(in_dim, self.dh + key_dim * num_heads)
         self.q = nn.Sequential(Subsample(stride), LinearBN(in_dim, key_dim * num_heads))
         self.proj = nn.Sequential(build_activation_layer(act_cfg),
                                   LinearBN(self.dh, out_dim))
-        self._init_bias_table(num_heads, resolution, stride=stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
