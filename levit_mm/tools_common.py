@@ -1,11 +1,37 @@
 """What every command-line tool shares: errors become one clear line and a non-zero exit,
 and models are built from checked inputs."""
+import argparse
+import os
+import os.path as osp
 import sys
 
 from .model_zoo import CheckpointUnavailableError
 
 #: Errors a user can fix from the message alone; anything else keeps its traceback.
 USER_ERRORS = (CheckpointUnavailableError, FileNotFoundError, ValueError, KeyError)
+
+
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """``--launcher`` and ``--local-rank``, as every mmengine Runner tool takes them."""
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass it as a flag only."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def set_work_dir(cfg, work_dir, config_path: str) -> None:
+    """``--work-dir``, else the config's own, else ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
 def run_cli(main, argv=None) -> None:

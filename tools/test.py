@@ -4,7 +4,6 @@
 prints ``accuracy/top1`` and ``accuracy/top5``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -17,7 +16,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.tools_common import (  # noqa: E402
+    add_launcher_args, parse_runner_args, run_cli, set_work_dir)
 from levit_mm.validation import check_config_arch, load_checkpoint_strict  # noqa: E402
 
 
@@ -33,20 +33,12 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def merge_args(cfg, args):
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.launcher = args.launcher
     if args.batch_size is not None:

@@ -3,7 +3,6 @@
     python tools/train.py configs/levit/levit-128s_8xb256_in1k.py --work-dir work_dirs/x
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -15,7 +14,8 @@ from mmengine.runner import Runner  # noqa: E402
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.engine.checkpoint_globals import mmengine_checkpoint_globals  # noqa: E402
 from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.tools_common import (  # noqa: E402
+    add_launcher_args, parse_runner_args, run_cli, set_work_dir)
 from levit_mm.validation import check_config_arch  # noqa: E402
 
 
@@ -35,21 +35,13 @@ def parse_args(argv=None):
     parser.add_argument('--no-persistent-workers', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_epochs=3')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def merge_args(cfg, args):
     """Fold the command-line flags into the config, the way mmpretrain's tools do."""
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
