@@ -58,3 +58,38 @@ class _Wrap(torch.nn.Module):
 
     def forward(self, x):
         return self.fn(self.model, x)
+
+
+def linear_macs(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224),
+                forward_fn=None) -> int:
+    """Multiply-adds done inside ``nn.Linear`` layers for one forward: the share of the
+    work that int8 (dynamic quantisation of the Linears) speeds up."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        total += output.numel() * module.in_features
+
+    model = model.eval()
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, torch.nn.Linear)]
+    try:
+        with torch.no_grad():
+            x = torch.zeros(*input_shape, device=next(model.parameters()).device)
+            model(x) if forward_fn is None else forward_fn(model, x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def roofline_images_per_s(total_macs: int, int8_macs: int, fp32_peak: float,
+                          int8_peak: float = None) -> float:
+    """Images/s if every multiply-add ran at the measured peak (GFLOP/s, 2 FLOPs per MAC):
+    the ``int8_macs`` share at ``int8_peak``, the rest at ``fp32_peak``.  No real run can
+    beat it, so ``ceiling / best peer`` is the largest speed-up any implementation could
+    show on this machine."""
+    if int8_peak is None:
+        int8_peak, int8_macs = fp32_peak, 0
+    seconds = 2 * ((total_macs - int8_macs) / fp32_peak + int8_macs / int8_peak) / 1e9
+    return 1 / seconds

@@ -7,6 +7,7 @@ models).  Grids *larger* than the trained one resample the bias table (bicubic, 
 :mod:`levit_mm.attention_bias`) with sizes that the tracer freezes, so for those export
 one model per input size (``dynamic_hw=False``).
 """
+import contextlib
 import os
 import os.path as osp
 import tempfile
@@ -15,6 +16,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
+
+from .backbones.layers import constant_bias_when_tracing
 
 
 class LogitsWrapper(nn.Module):
@@ -48,7 +51,11 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.onnx.tmp')
     os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        static_bias = contextlib.nullcontext() if dynamic_hw else constant_bias_when_tracing()
+        if not dynamic_hw:
+            with torch.no_grad():
+                model(dummy)  # fills each block's bias cache for this grid
+        with warnings.catch_warnings(), torch.no_grad(), static_bias:
             warnings.simplefilter('ignore')  # tracer warnings about shape-dependent ints
             torch.onnx.export(model, (dummy, ), tmp, dynamo=False, opset_version=opset,
                               input_names=['input'], output_names=['logits'],

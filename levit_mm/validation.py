@@ -85,8 +85,16 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
 
 # --------------------------------------------------------------------------- tensors
 def check_finite(x: torch.Tensor, what: str = 'input') -> None:
-    """Raise :class:`NonFiniteInputError` if ``x`` holds NaN or +-Inf, with the counts."""
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    """Raise :class:`NonFiniteInputError` if ``x`` holds NaN or +-Inf, with the counts.
+
+    The common case costs one reduction: a sum is finite whenever every element is (NaN
+    and Inf propagate), so only a non-finite sum -- a bad element, or an overflow of large
+    finite values -- pays for the element-wise test.  (``isfinite(x).all()`` alone took
+    about 5% of a batch-16 LeViT-128S forward.)
+    """
+    if not x.is_floating_point() or bool(torch.isfinite(x.sum())):
+        return
+    if not bool(torch.isfinite(x).all()):
         nan = int(torch.isnan(x).sum())
         pos = int(torch.isposinf(x).sum())
         neg = int(torch.isneginf(x).sum())

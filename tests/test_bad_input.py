@@ -217,3 +217,17 @@ def test_non_finite_input(value, counts):
         f'The LeViT input contains non-finite values ({counts} of 9216 elements, shape '
         '(1, 3, 64, 48)); expected finite numbers. Check how the image was decoded and '
         'normalised (a zero std gives Inf).')
+
+
+def test_finite_check_survives_overflowing_sum():
+    """The fast path sums the input; a sum that overflows from large *finite* values must
+    fall back to the element-wise test and pass, and a mixed +Inf/-Inf input (whose sum is
+    NaN) must still be reported with its counts."""
+    from levit_mm.validation import check_finite
+    big = torch.full((2, 3, 8, 8), 3e38)
+    assert not torch.isfinite(big.sum())
+    check_finite(big)  # no error
+    mixed = torch.zeros(1, 3, 4, 4)
+    mixed[0, 0, 0, 0], mixed[0, 1, 1, 1] = float('inf'), float('-inf')
+    with pytest.raises(NonFiniteInputError, match=r'0 NaN, 1 \+Inf, 1 -Inf'):
+        check_finite(mixed)

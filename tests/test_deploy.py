@@ -186,3 +186,41 @@ def test_bf16_and_int8_paths_agree_with_fp32(deployed_128s):
               f'({rel:.3f} of max |logit|) '
               f'on {len(x)} real crops')
         assert rel <= bound
+
+
+def test_static_onnx_export_holds_constant_biases(deployed_128s, tmp_path):
+    """A fixed-shape export stores each finished bias; a dynamic one builds it from the
+    input size.  Both match PyTorch, and neither leaves traced sizes in the bias cache."""
+    pytest.importorskip('onnxruntime')
+    import onnx
+    from levit_mm.backbones.layers import BiasedAttentionBase
+    from levit_mm.onnx_export import LogitsWrapper, export_onnx, ort_runner, ort_session
+    model = LogitsWrapper(deployed_128s).eval()
+    x = images(2, 3, 224, 224, seed=5)
+    with torch.no_grad():
+        expected = model(x)
+    ops = {}
+    for dynamic in (False, True):
+        path = export_onnx(model, str(tmp_path / f'{dynamic}.onnx'), dynamic_hw=dynamic)
+        ops[dynamic] = {n.op_type for n in onnx.load(path).graph.node}
+        got = ort_runner(ort_session(path))(x)
+        assert (got - expected).abs().max().item() <= DEPLOY_ATOL
+    assert not ops[False] & {'Range', 'Abs'}, ops[False]
+    assert {'Range', 'Abs'} <= ops[True]
+    for module in model.modules():
+        if isinstance(module, BiasedAttentionBase):
+            for q_size, k_size, _ in module._bias_cache:
+                assert all(type(s) is int for s in q_size + k_size)
+
+
+@pytest.mark.slow
+def test_compiled_inference_matches_eager(deployed_128s):
+    """``compile_for_inference`` (Inductor, frozen weights) gives the eager logits."""
+    from levit_mm.deploy import compile_for_inference
+    from levit_mm.onnx_export import LogitsWrapper
+    eager = LogitsWrapper(copy.deepcopy(deployed_128s)).eval()
+    compiled = compile_for_inference(eager)
+    x = images(2, 3, 224, 224, seed=6)
+    with torch.inference_mode():
+        expected, got = eager(x), compiled(x)
+    assert (got - expected).abs().max().item() <= DEPLOY_ATOL

@@ -43,3 +43,13 @@ def test_unknown_model_is_refused_with_suggestions(get_flops, capsys):
     assert code == 2
     assert "error: Unknown model name 'levit-265_3rdparty_in1k'. Closest models: " \
         "'levit-256_3rdparty_in1k'" in stderr
+
+
+def test_linear_macs_and_roofline():
+    import torch
+    from levit_mm.analysis import linear_macs, roofline_images_per_s
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 5))
+    assert linear_macs(model, (2, 4)) == 2 * 4 * 3 + 2 * 3 * 5
+    # 1 GMAC per image = 2 GFLOP: 50 img/s at 100 GFLOP/s; half of it at 200 GOP/s -> 66.7.
+    assert roofline_images_per_s(10**9, 0, 100.0) == pytest.approx(50.0)
+    assert roofline_images_per_s(10**9, 5 * 10**8, 100.0, 200.0) == pytest.approx(200 / 3)

@@ -5,6 +5,8 @@ official ones, through the converter) load key for key.  Tokens travel between b
 ``(B, H, W, C)``: linear layers act on the last axis, and every block reads the grid size
 from the tensor itself, which is what lets the model run at any input size.
 """
+import contextlib
+import contextvars
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -19,6 +21,24 @@ from ..attention_bias import Size2, attention_bias, to_2tuple
 #: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
 #: (one pass writing it, cheaper than the attention that reads it) rather than held.
 MAX_CACHED_BIAS_BYTES = 128 * 2**20
+
+_CONSTANT_BIAS_WHEN_TRACING = contextvars.ContextVar('constant_bias', default=False)
+
+
+@contextlib.contextmanager
+def constant_bias_when_tracing():
+    """Trace each attention bias as a constant for the traced grid.
+
+    For a fixed-shape export: the graph then holds the finished ``(heads, N_q, N_k)``
+    tensors instead of the index arithmetic and gathers that build them (about 2% of an
+    onnxruntime run).  Without it, a trace records those ops, so the graph follows the
+    input size.
+    """
+    token = _CONSTANT_BIAS_WHEN_TRACING.set(True)
+    try:
+        yield
+    finally:
+        _CONSTANT_BIAS_WHEN_TRACING.reset(token)
 
 
 class ConvBN(nn.Module):
@@ -190,7 +210,22 @@ class BiasedAttentionBase(nn.Module):
         """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype``."""
         table = self.attention_biases
         dtype = dtype or table.dtype
-        if self.training and torch.is_grad_enabled():
+        if torch.jit.is_tracing():
+            if not _CONSTANT_BIAS_WHEN_TRACING.get():
+                # Dynamic-shape export: the graph builds the bias from the traced sizes;
+                # traced sizes must not become cache keys.
+                return attention_bias(table, self.trained_resolution, q_size, k_size,
+                                      self.stride).to(dtype)
+            q_size = tuple(int(s) for s in q_size)
+            k_size = tuple(int(s) for s in k_size)
+        if torch.compiler.is_compiling() and not self.training:
+            # A compiled inference graph reads the finished bias (the table-state check
+            # below would break the graph); like the compiler's frozen weights it is
+            # fixed at compile time, so recompile after changing the table.
+            cached = self._bias_cache.get((q_size, k_size, dtype))
+            if cached is not None:
+                return cached
+        if self.training and torch.is_grad_enabled() or torch.compiler.is_compiling():
             bias = attention_bias(table, self.trained_resolution, q_size, k_size,
                                   self.stride)
             return bias.to(dtype)

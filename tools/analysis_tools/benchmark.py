@@ -9,16 +9,22 @@ busy machine slows every model alike and the ratios stay meaningful.
 
 Models (random weights: speed does not depend on values):
 
-* levit_mm fp32 deploy (BN folded, heads merged), bf16 autocast, int8 (dynamic
-  quantisation of the Linears), onnxruntime fp32 and int8 (static 224 export, all graph
-  optimisations);
+* levit_mm fp32 deploy (BN folded, heads merged), the same compiled
+  (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
+  autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32 and int8 (static
+  224 export with constant attention biases, all graph optimisations);
 * peers, BN fused where they offer it: mmpretrain (``switch_to_deploy`` on the backbone;
   its head's ``switch_to_deploy`` is called directly, since building it with ``deploy=True``
   fails), timm ``levit_*`` and ``levit_conv_*`` (each ``fuse()``-able module replaced by its
   fused layer), Hugging Face ``LevitForImageClassificationWithTeacher`` (no fusion offered).
 
-Also measured: the one-core fp32 matmul peak (2048^3 sgemm) and, per model, achieved
-GFLOP/s = 2 x multiply-adds (``levit_mm.analysis.count_flops``) x images/s.
+Also measured: the one-core fp32 matmul peak (2048^3 sgemm), the one-core int8 matmul
+peak (2048^3, the faster of onnxruntime's and PyTorch's dynamic int8 Linear) and, per
+model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.analysis.count_flops``) x images/s.
+From the peaks, each arch gets two *ceilings* (:func:`levit_mm.analysis.roofline_images_per_s`):
+images/s if every multiply-add ran at the fp32 peak, and if the Linears' ran at the int8
+peak and the rest at the fp32 peak.  A ceiling divided by the best peer is the largest
+speed-up any implementation could show here.
 """
 import argparse
 import copy
@@ -37,16 +43,16 @@ import torch.nn as nn  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.analysis import count_flops  # noqa: E402
+from levit_mm.analysis import count_flops, linear_macs, roofline_images_per_s  # noqa: E402
 from levit_mm.backbones.levit import ARCH_SETTINGS  # noqa: E402
-from levit_mm.deploy import switch_to_deploy  # noqa: E402
+from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
 from levit_mm.onnx_export import (LogitsWrapper, export_onnx, ort_runner,  # noqa: E402
                                   ort_session, quantize_onnx_int8)
 from levit_mm.precision import bf16_autocast, native_bf16, quantize_int8  # noqa: E402
 from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
-LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm bf16', 'levit_mm int8', 'levit_mm ort fp32',
+LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8', 'levit_mm ort fp32',
                   'levit_mm ort int8')
 PEERS = ('mmpretrain', 'timm', 'timm conv', 'hf')
 
@@ -142,6 +148,8 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
 
     if 'levit_mm fp32' in names:
         models['levit_mm fp32'] = same(fp32)
+    if 'levit_mm compiled' in names:
+        models['levit_mm compiled'] = same(compile_for_inference(fp32))
     if 'levit_mm bf16' in names:
 
         def bf16(x):
@@ -204,6 +212,32 @@ def matmul_peak_gflops(n: int = 2048, iters: int = 3) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def int8_matmul_peak_gops(tmp_dir: str, n: int = 2048, iters: int = 3) -> float:
+    """One-thread int8 GOP/s of a dynamically quantised ``n x n x n`` Linear (the int8
+    path's GEMM), the faster of onnxruntime and PyTorch."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    linear = nn.Linear(n, n).eval()
+    x = torch.randn(n, n)
+    path = osp.join(tmp_dir, f'linear{n}.onnx')
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(linear, (x, ), path, dynamo=False, input_names=['input'])
+    runners = [ort_runner(ort_session(quantize_onnx_int8(
+        path, osp.join(tmp_dir, f'linear{n}-int8.onnx')), threads=1)),
+        quantize_int8(nn.Sequential(linear))]
+    best = float('inf')
+    with torch.inference_mode():
+        for run in runners:
+            run(x)
+            for _ in range(iters):
+                start = time.perf_counter()
+                run(x)
+                best = min(best, time.perf_counter() - start)
+    torch.set_num_threads(before)
+    return 2 * n**3 / best / 1e9
+
+
 def model_gflops(arch: str, size: int) -> float:
     """GFLOP per image (2 x multiply-adds) of the training-form classifier."""
     macs = count_flops(build_levit_mm(arch), (1, 3, size, size))
@@ -221,9 +255,12 @@ def print_table(title, rows, header):
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
-def run_arch(arch, args, peak, tmp_dir):
+def run_arch(arch, args, peak, int8_peak, tmp_dir):
     models, fp32 = build_models(arch, args.models, tmp_dir)
     gflop = model_gflops(arch, args.size)
+    int8_macs = linear_macs(fp32, (1, 3, args.size, args.size))
+    ceilings = dict(fp32=roofline_images_per_s(gflop / 2 * 1e9, 0, peak),
+                    int8=roofline_images_per_s(gflop / 2 * 1e9, int8_macs, peak, int8_peak))
     torch.set_num_threads(1)
     x = torch.randn(args.batch, 3, args.size, args.size)
     best = time_interleaved({n: m[1] for n, m in models.items()}, x, args.warmup,
@@ -251,7 +288,13 @@ def run_arch(arch, args, peak, tmp_dir):
                 f'{gflop:.3f} GFLOP/img, best of {args.iters} interleaved rounds',
                 rows, ['model', 'img/s', 'vs best peer', 'GFLOP/s', '% of peak',
                        'top1 agree / max|dlogit| vs fp32'])
-    result = dict(ips=ips, best_peer=best_peer, gflop=gflop)
+    if best_peer:
+        print('ceilings (every multiply-add at the measured peak): fp32 '
+              f'{ceilings["fp32"]:.1f} img/s = {ceilings["fp32"] / best_peer:.2f}x the best '
+              f'peer; Linears at the int8 peak, rest fp32: {ceilings["int8"]:.1f} img/s = '
+              f'{ceilings["int8"] / best_peer:.2f}x ({100 * int8_macs * 2e-9 / gflop:.0f}% '
+              'of the multiply-adds are in Linears)')
+    result = dict(ips=ips, best_peer=best_peer, gflop=gflop, ceilings=ceilings)
     if not args.no_latency:
         torch.set_num_threads(2)
         x1 = torch.randn(1, 3, args.size, args.size)
@@ -277,10 +320,12 @@ def main(argv=None):
     print(f'one-core fp32 matmul peak: {peak:.1f} GFLOP/s')
     summary = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
+        int8_peak = int8_matmul_peak_gops(tmp_dir, 512 if args.quick else 2048)
+        print(f'one-core int8 matmul peak: {int8_peak:.1f} GOP/s')
         for arch in args.archs:
             # On a shared machine the peak drifts with the load: re-measure, keep the best.
             peak = max(peak, matmul_peak_gflops(512 if args.quick else 2048))
-            summary[arch] = run_arch(arch, args, peak, tmp_dir)
+            summary[arch] = run_arch(arch, args, peak, int8_peak, tmp_dir)
     peak_end = matmul_peak_gflops(512 if args.quick else 2048)
     print(f'\none-core fp32 matmul peak, measured again at the end: {peak_end:.1f} GFLOP/s'
           f' (best seen: {max(peak, peak_end):.1f})')
@@ -291,15 +336,22 @@ def main(argv=None):
         if not ours:
             continue
         best_ours = max(ours, key=ours.get)
-        fp = ips.get('levit_mm fp32')
+        fastest_fp32 = max((n for n in ('levit_mm fp32', 'levit_mm compiled') if n in ips),
+                           key=ips.get, default=None)
+        fp = ips.get(fastest_fp32)
+        ceil = r['ceilings']
         rows.append([arch, f'{best_peer:.1f}' if best_peer else '-',
                      f'{fp / best_peer:.2f}x' if fp and best_peer else '-',
                      f'{100 * r["gflop"] * fp / max(peak, peak_end):.0f}%' if fp else '-',
+                     f'{ceil["fp32"] / best_peer:.2f}x' if best_peer else '-',
                      best_ours,
-                     f'{ours[best_ours] / best_peer:.2f}x' if best_peer else '-'])
-    print_table('Summary (batch 16, 1 thread)', rows,
-                ['arch', 'best peer img/s', 'fp32 deploy vs peer', 'fp32 % of peak',
-                 'best levit_mm path', 'best path vs peer'])
+                     f'{ours[best_ours] / best_peer:.2f}x' if best_peer else '-',
+                     f'{ceil["int8"] / best_peer:.2f}x' if best_peer else '-'])
+    print_table(f'Summary (batch {args.batch}, 1 thread; fp32 = the faster of levit_mm fp32 '
+                'eager and compiled; ceiling = every multiply-add at the measured peak)', rows,
+                ['arch', 'best peer img/s', 'fp32 vs peer', 'fp32 % of peak',
+                 'fp32 ceiling vs peer', 'best levit_mm path', 'best path vs peer',
+                 'int8 ceiling vs peer'])
 
 
 if __name__ == '__main__':
