@@ -46,8 +46,11 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
     for LeViT-128S at batch 16 on one core (``tools/analysis_tools/benchmark.py``).  The
     graph is compiled on the first call, which must run without autograd
     (``torch.inference_mode()`` or ``torch.no_grad()``) for the weights to be frozen into
-    it; each new input shape compiles again.  Weights and attention biases are read at
-    compile time: compile after loading a checkpoint, not before.
+    it; each new input shape compiles again (Dynamo allows
+    ``torch._dynamo.config.recompile_limit`` shapes per forward function, counted over all
+    compiled models in the process; ``torch._dynamo.reset()`` starts afresh).  Weights and
+    attention biases are read at compile time: compile after loading a checkpoint, not
+    before.
     """
     model.eval()
     for module in model.modules():

@@ -86,7 +86,15 @@ def ort_runner(session) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def quantize_onnx_int8(src: str, dst: str) -> str:
     """onnxruntime's dynamic int8 quantisation of the MatMul/Gemm weights of ``src``."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=['MatMul', 'Gemm'])
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice, on every call
+    try:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=['MatMul', 'Gemm'])
+    finally:
+        root.setLevel(level)
     return dst

@@ -5,31 +5,14 @@ import sys
 
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
+
+from levit_mm.testing import randomize_  # noqa: F401  (tests import it from here)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = ['128s', '128', '192', '256', '384']
 EMBED_OUT = {'128s': 384, '128': 384, '192': 384, '256': 512, '384': 768}
 
 torch.set_num_threads(2)
-
-
-@torch.no_grad()
-def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights *and* non-trivial BN statistics / attention biases, so parity tests
-    cannot pass by accident on the identity-like default init."""
-    g = torch.Generator().manual_seed(seed)
-    for name, module in model.named_modules():
-        if isinstance(module, _BatchNorm):
-            n = module.num_features
-            module.weight.copy_(torch.rand(n, generator=g) + 0.5)
-            module.bias.copy_(torch.randn(n, generator=g) * 0.1)
-            module.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-    for name, param in model.named_parameters():
-        if 'attention_biases' in name:
-            param.copy_(torch.randn(param.shape, generator=g))
-    return model
 
 
 def run_py(args, env=None, timeout=600, cwd=REPO):

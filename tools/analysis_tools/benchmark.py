@@ -256,6 +256,9 @@ def print_table(title, rows, header):
 
 
 def run_arch(arch, args, peak, int8_peak, tmp_dir):
+    # Each arch's compiled model recompiles the same forward code for three input shapes;
+    # forget the previous arch's graphs so Dynamo's per-function recompile limit is not hit.
+    torch._dynamo.reset()
     models, fp32 = build_models(arch, args.models, tmp_dir)
     gflop = model_gflops(arch, args.size)
     int8_macs = linear_macs(fp32, (1, 3, args.size, args.size))

@@ -12,28 +12,10 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
-from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
 
 from levit_mm.backbones import resolve_arch  # noqa: E402
 from levit_mm.convert import convert_state_dict  # noqa: E402
-
-
-@torch.no_grad()
-def randomize(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            n = module.num_features
-            module.weight.copy_(torch.rand(n, generator=g) + 0.5)
-            module.bias.copy_(torch.randn(n, generator=g) * 0.1)
-            module.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-        if isinstance(module, torch.nn.Linear) and module.out_features == 1000:
-            module.weight.normal_(0, 0.3, generator=g)
-    for name, param in model.named_parameters():
-        if name.endswith('attention_biases'):
-            param.copy_(torch.randn(param.shape, generator=g))
-    return model
+from levit_mm.testing import randomize_  # noqa: E402
 
 
 @torch.no_grad()
@@ -60,7 +42,8 @@ def main(official_repo):
     print('| variant | official | official single head | official fused |')
     print('|---|---|---|---|')
     for arch in ('128s', '128', '192', '256', '384'):
-        model = randomize(getattr(levit, f'LeViT_{arch.upper()}')(), 0).eval()
+        model = getattr(levit, f'LeViT_{arch.upper()}')()
+        model = randomize_(model, 0, classifier_std=0.3).eval()
         ref = model(x)
         diffs = [(levit_mm_logits({'model': model.state_dict()}, arch, x) - ref).abs().max()]
         single = getattr(levit, f'LeViT_{arch.upper()}')(distillation=False)
