@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import collections
 import re
 import shutil
 import subprocess
@@ -33,12 +34,21 @@ STUDENT_CFG = osp.join(CONFIGS, 'levit-128s_digits_distill.py')
 BASELINE_CFG = osp.join(CONFIGS, 'levit-128s_digits.py')
 
 
+def epochs(text: str) -> int:
+    value = int(text)
+    if value < 2:  # one warm-up epoch, then at least one of cosine decay
+        raise argparse.ArgumentTypeError(
+            f'{value} is too few: the schedule warms up for one epoch, then decays, so it '
+            'needs at least 2 epochs')
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'digits'))
     parser.add_argument('--px', type=int, default=64, help='image side written to disk')
-    parser.add_argument('--teacher-epochs', type=int, default=None)
-    parser.add_argument('--student-epochs', type=int, default=None)
+    parser.add_argument('--teacher-epochs', type=epochs, default=None)
+    parser.add_argument('--student-epochs', type=epochs, default=None)
     parser.add_argument('--teacher-checkpoint',
                         help='reuse a trained digits teacher instead of training one')
     parser.add_argument('--baseline', action='store_true',
@@ -46,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads per run (1 is fastest on a busy 2-core machine)')
     parser.add_argument('--show', type=int, default=10, help='held-out digits to classify')
+    parser.add_argument('--verbose', action='store_true',
+                        help="show the training runs' whole output (config dump included)")
     return parser.parse_args(argv)
 
 
@@ -87,12 +99,27 @@ def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int
     return split
 
 
-def run(args, title: str, env: dict) -> float:
-    """Run ``python args`` from the repo with its output on the console; return seconds."""
+#: Lines of a training/test run worth showing on the console: progress, metrics, where
+#: checkpoints go, and anything that went wrong.  The rest (the full config dump, one line
+#: per parameter group) stays in the run's log file under its work dir.
+SHOWN = re.compile(r'Epoch\((train|val|test)\)|Saving checkpoint|best checkpoint|'
+                   r'^(error|[A-Za-z.]*(Error|Warning))\b|^Traceback')
+
+
+def run(args, title: str, env: dict, verbose: bool = False) -> float:
+    """Run ``python args`` from the repo, echoing its progress lines (every line with
+    ``verbose``); on failure print the end of its output.  Returns seconds."""
     print(f'\n=== {title}\n$ python {" ".join(args)}', flush=True)
     start = time.time()
-    proc = subprocess.run([sys.executable] + args, cwd=REPO, env=env)
+    tail = collections.deque(maxlen=40)
+    with subprocess.Popen([sys.executable] + args, cwd=REPO, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for line in proc.stdout:
+            tail.append(line)
+            if verbose or SHOWN.search(line):
+                print('  ' + line.rstrip(), flush=True)
     if proc.returncode != 0:
+        sys.stderr.write(''.join(tail))
         raise SystemExit(f'error: "{title}" failed with exit code {proc.returncode}')
     return time.time() - start
 
@@ -129,13 +156,14 @@ def final_val_top1(work_dir: str) -> float:
     return top1
 
 
-def train(cfg: str, work_dir: str, data: str, epochs, extra, env, title) -> float:
+def train(cfg: str, work_dir: str, data: str, epochs, extra, env, title,
+          verbose: bool = False) -> float:
     options = [f'{split}.dataset.data_root={data}'
                for split in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     if epochs:
         options += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
     return run(['tools/train.py', cfg, '--work-dir', work_dir, '--cfg-options'] + options +
-               list(extra), title, env)
+               list(extra), title, env, verbose)
 
 
 def classify_held_out(cfg: str, checkpoint: str, data: str, count: int) -> None:
@@ -181,24 +209,26 @@ def main(argv=None):
         teacher_dir = osp.dirname(osp.abspath(teacher_ckpt))
     else:
         times['teacher'] = train(TEACHER_CFG, teacher_dir, data, args.teacher_epochs, [], env,
-                                 'teacher: ResNet-18 (half width) from scratch')
+                                 'teacher: ResNet-18 (half width) from scratch',
+                                 args.verbose)
         teacher_ckpt = last_checkpoint(teacher_dir)
     student_dir = osp.join(work, 'student_distill')
     times['student'] = train(STUDENT_CFG, student_dir, data, args.student_epochs,
                              [f'model.teacher.checkpoint={teacher_ckpt}'], env,
-                             'student: LeViT-128S with hard distillation')
+                             'student: LeViT-128S with hard distillation', args.verbose)
     student_ckpt = export_weights(last_checkpoint(student_dir),
                                   osp.join(work, 'levit-128s_digits.pth'))
     times['test'] = run(['tools/test.py', STUDENT_CFG, student_ckpt, '--work-dir',
                          osp.join(work, 'student_test'), '--cfg-options', 'model.teacher=None'] +
                         [f'test_dataloader.dataset.data_root={data}'],
-                        'evaluate the student with tools/test.py', env)
+                        'evaluate the student with tools/test.py', env, args.verbose)
     figures = {'teacher': final_val_top1(teacher_dir),
                'student (hard distillation)': final_val_top1(student_dir)}
     if args.baseline:
         baseline_dir = osp.join(work, 'student_plain')
         times['baseline'] = train(BASELINE_CFG, baseline_dir, data, args.student_epochs, [],
-                                  env, 'baseline: the same LeViT-128S, no teacher')
+                                  env, 'baseline: the same LeViT-128S, no teacher',
+                                  args.verbose)
         figures['student (no distillation)'] = final_val_top1(baseline_dir)
     classify_held_out(STUDENT_CFG, student_ckpt, data, args.show)
 
