@@ -81,6 +81,28 @@ def test_folded_state_dict_loads_into_deploy_config(trained_models, arch):
         assert torch.allclose(folded[key], value, atol=1e-6), key
 
 
+def test_training_form_checkpoints_fold_as_they_load_into_deploy_model(trained_models,
+                                                                        tmp_path):
+    """A deploy config takes a training-form checkpoint directly: levit_mm's own layout and
+    timm's (converted, then folded on load) both give the training-form logits."""
+    timm = pytest.importorskip('timm')
+    x = images(2, 3, 224, 224, seed=7)
+    timm_model = randomize_(timm.create_model('levit_128s', pretrained=False), seed=4).eval()
+    ours = trained_models['128s']
+    with torch.no_grad():
+        timm_logits = timm_model(x)
+    cases = [('levit_mm', ours.state_dict(), logits(ours, x)),
+             ('timm', timm_model.state_dict(), timm_logits)]
+    for name, state, expected in cases:
+        path = tmp_path / f'{name}.pth'
+        torch.save({'state_dict': state}, path)
+        deploy_model = MODELS.build(classifier_cfg('128s', deploy=True)).eval()
+        load_checkpoint(deploy_model, str(path), map_location='cpu', strict=True,
+                        logger='silent')
+        diff = (logits(deploy_model, x) - expected).abs().max().item()
+        assert diff <= DEPLOY_ATOL, (name, diff)
+
+
 def test_fold_state_dict_rejects_folded_input(trained_models):
     folded = fold_state_dict(trained_models['128s'].state_dict())
     with pytest.raises(DeployConversionError, match='already in the deploy layout'):

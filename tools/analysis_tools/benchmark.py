@@ -52,8 +52,8 @@ from levit_mm.precision import bf16_autocast, native_bf16, quantize_int8  # noqa
 from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
-LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8', 'levit_mm ort fp32',
-                  'levit_mm ort int8')
+LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
+                  'levit_mm ort fp32', 'levit_mm ort int8')
 PEERS = ('mmpretrain', 'timm', 'timm conv', 'hf')
 
 
