@@ -42,8 +42,8 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
     """``torch.compile`` a deployed model for CPU inference, weights frozen.
 
     Inductor then fuses what eager mode runs as separate passes (bias + softmax, the
-    activations, residual adds, the head split/merge copies) around the GEMMs, about +10%
-    for LeViT-128S at batch 16 on one core (``tools/analysis_tools/benchmark.py``).  The
+    activations, residual adds, the head split/merge copies) around the GEMMs: +4 to +8%
+    over eager at batch 16 on one core (``tools/analysis_tools/benchmark.py``).  The
     graph is compiled on the first call, which must run without autograd
     (``torch.inference_mode()`` or ``torch.no_grad()``) for the weights to be frozen into
     it; each new input shape compiles again (Dynamo allows
