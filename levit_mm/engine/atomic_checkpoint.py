@@ -11,6 +11,7 @@ flushed to disk and renamed into place (``os.replace`` is atomic on POSIX), then
 is replaced the same way, and only then is the outdated checkpoint removed.  Leftover
 ``*.partial`` files of a killed run are removed when training starts.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -47,13 +48,29 @@ def write_text_atomic(path: str, text: str) -> None:
     publish_file(partial, path)
 
 
+@contextlib.contextmanager
+def _shadowed(obj, name: str, value):
+    """Set ``obj.name = value`` for the length of a ``with`` block, then restore it."""
+    own = name in vars(obj)
+    before = vars(obj).get(name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(obj, name, before)
+        else:
+            delattr(obj, name)
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` (same arguments) whose checkpoint and pointer writes are atomic.
 
     Only local directories are handled this way; other backends (``backend_args``) fall
-    back to the parent's behaviour.  Best-checkpoint saving (``save_best``) is inherited
-    unchanged.
+    back to the parent's behaviour.  Best checkpoints (``save_best``) follow the same order:
+    the new ``best_*`` file is published complete, and only then is the previous one
+    removed (the parent removes it first, so a failure while saving left no best at all).
     """
 
     def before_train(self, runner) -> None:
@@ -65,6 +82,32 @@ class AtomicCheckpointHook(CheckpointHook):
             pointer = osp.join(runner.work_dir, f'last_checkpoint{PARTIAL_SUFFIX}')
             if osp.exists(pointer):
                 os.remove(pointer)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if not (self.save_best and self._is_local()):
+            return super()._save_best_checkpoint(runner, metrics)
+        # The parent's bookkeeping (rules, scores, message hub) is kept as it is; only its
+        # two file operations change, for the length of this call: removing the previous
+        # best is deferred, and the new best is written through a partial file.
+        backend, save = self.file_backend, runner.save_checkpoint
+        deferred = []
+
+        def save_published(out_dir, filename, *args, **kwargs):
+            if not filename.startswith('best_'):
+                return save(out_dir, filename, *args, **kwargs)
+            save(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
+            if is_main_process():
+                publish_file(osp.join(out_dir, filename + PARTIAL_SUFFIX),
+                             osp.join(out_dir, filename))
+
+        with _shadowed(backend, 'remove', deferred.append), \
+                _shadowed(runner, 'save_checkpoint', save_published):
+            super()._save_best_checkpoint(runner, metrics)
+        current = {getattr(self, 'best_ckpt_path', None),
+                   *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in deferred:
+            if path not in current and osp.isfile(path):
+                os.remove(path)
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
