@@ -4,9 +4,10 @@ Two equivalent routes, tested against each other:
 
 * :func:`switch_to_deploy` folds a built model in place (every module that has a
   ``switch_to_deploy``);
-* :func:`fold_state_dict` turns a *training-form state dict* into the deploy layout, so a
-  config with ``deploy=True`` loads it directly (``tools/model_converters/
-  levit_reparameterize.py`` wraps it for checkpoint files).
+* :func:`fold_state_dict` turns a *training-form state dict* into the deploy layout
+  (``tools/model_converters/levit_reparameterize.py`` wraps it for checkpoint files), and
+  :func:`fold_on_load` applies it as a deployed backbone or head loads one, so a config
+  with ``deploy=True`` takes either form.
 
 Layout change, per module prefix ``P``:
 
@@ -36,6 +37,26 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
         if hasattr(module, 'switch_to_deploy'):
             module.switch_to_deploy()
     return model
+
+
+def fold_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
+                 unexpected_keys, error_msgs) -> None:
+    """``load_state_dict`` pre-hook of the backbone and the head: when the module is
+    deployed and the keys under ``prefix`` are in the training form, fold them in place, so
+    a training-form checkpoint loads by every route (``load_checkpoint``, ``init_cfg``,
+    ``Pretrained`` with a prefix) into a ``deploy=True`` model."""
+    if not getattr(module, 'deploy', False):
+        return
+    own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not any(k.endswith('bn.running_var') for k in own):
+        return
+    from mmengine.logging import print_log
+    print_log(f'Folding the training-form checkpoint into the deployed '
+              f'{type(module).__name__} as it loads.', logger='current')
+    for key in own:
+        del state_dict[prefix + key]
+    for key, value in fold_state_dict(own).items():
+        state_dict[prefix + key] = value
 
 
 def compile_for_inference(model: nn.Module) -> nn.Module:

@@ -101,6 +101,15 @@ def test_training_form_checkpoints_fold_as_they_load_into_deploy_model(trained_m
                         logger='silent')
         diff = (logits(deploy_model, x) - expected).abs().max().item()
         assert diff <= DEPLOY_ATOL, (name, diff)
+    # The backbone alone, through a Pretrained init_cfg with a prefix (dense configs).
+    from levit_mm.backbones import LeViT
+    backbone = LeViT('128s', out_indices=(2, ), deploy=True, init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'levit_mm.pth'), prefix='backbone.'))
+    backbone.init_weights()
+    with torch.no_grad():
+        expected = ours.backbone(x)[-1]
+        diff = (backbone.eval()(x)[-1] - expected).abs().max().item()
+    assert diff <= DEPLOY_ATOL, diff
 
 
 def test_fold_state_dict_rejects_folded_input(trained_models):

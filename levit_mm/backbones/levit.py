@@ -13,6 +13,7 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..attention_bias import subsampled_size, to_2tuple
+from ..deploy import fold_on_load
 from ..validation import check_finite
 from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
                      Residual, Stem, fuse_modules)
@@ -193,6 +194,8 @@ class LeViT(BaseBackbone):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
+        # a training-form checkpoint folds as it loads into the deployed form
+        self.register_load_state_dict_pre_hook(fold_on_load)
 
     def init_weights(self):
         # A Pretrained init_cfg may name an official/timm/HF file; the converter loads those.

@@ -16,15 +16,12 @@ from .converter import (CheckpointFormatError, convert_checkpoint, detect_format
                         is_native_layout, normalise_layout, unwrap_state_dict)
 from .formats import MMPRETRAIN
 
-BN_STAT = 'bn.running_var'
-
 
 def convert_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
                     unexpected_keys, error_msgs) -> None:
     """Replace, in place, a foreign-layout state dict under ``prefix`` by its levit_mm
-    equivalent, checked against ``module.backbone.arch``; a training-form dict (any layout)
-    loading into a deployed model is folded too.  Other dicts are left alone (the normal
-    missing/unexpected-key report applies)."""
+    equivalent, checked against ``module.backbone.arch``.  Native or non-LeViT dicts are
+    left alone (the normal missing/unexpected-key report applies)."""
     own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not own:
         return
@@ -33,31 +30,13 @@ def convert_on_load(module, state_dict, prefix, local_metadata, strict, missing_
     except CheckpointFormatError:
         return
     if fmt is MMPRETRAIN:
-        converted = own
-    else:
-        arch = getattr(getattr(module, 'backbone', None), 'arch', None)
-        converted = convert_checkpoint(own, arch=arch)
-    converted = fold_for_deploy(module, converted)
-    if converted is own:
         return
+    arch = getattr(getattr(module, 'backbone', None), 'arch', None)
+    converted = convert_checkpoint(own, arch=arch)
     for key in [k for k in state_dict if k.startswith(prefix)]:
         del state_dict[key]
     for key, value in converted.items():
         state_dict[prefix + key] = value
-
-
-def fold_for_deploy(module, state_dict: dict) -> dict:
-    """``state_dict`` folded to the deploy layout when it still has BatchNorms and
-    ``module`` (a deployed model) has none; otherwise ``state_dict`` itself."""
-    if not any(k.endswith(BN_STAT) for k in state_dict):
-        return state_dict
-    if any(k.endswith(BN_STAT) for k in module.state_dict()):
-        return state_dict
-    from ..deploy import fold_state_dict
-    from mmengine.logging import print_log
-    print_log('Folding the checkpoint\'s BatchNorms (training form) into the deployed '
-              'model\'s layers as it loads.', logger='current')
-    return fold_state_dict(state_dict)
 
 
 def load_foreign_pretrained(module, init_cfg, default_prefix: str = 'backbone.') -> bool:

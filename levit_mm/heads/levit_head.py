@@ -15,6 +15,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.structures import DataSample
 
 from ..backbones.layers import BNLinear
+from ..deploy import fold_on_load
 
 DISTILL_TYPES = ('none', 'soft', 'hard')
 
@@ -100,6 +101,8 @@ class LeViTClsHead(ClsHead):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
+        # a training-form checkpoint folds as it loads into the deployed form
+        self.register_load_state_dict_pre_hook(fold_on_load)
 
     def pre_logits(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         x = feats[-1]
