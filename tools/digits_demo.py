@@ -14,10 +14,10 @@
 Every stage is an ordinary mmengine run (logs and checkpoints under ``--work-dir``).
 """
 import argparse
+import collections
 import json
 import os
 import os.path as osp
-import collections
 import re
 import shutil
 import subprocess

@@ -48,7 +48,8 @@ from levit_mm.backbones.levit import ARCH_SETTINGS  # noqa: E402
 from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
 from levit_mm.onnx_export import (LogitsWrapper, export_onnx, ort_runner,  # noqa: E402
                                   ort_session, quantize_onnx_int8)
-from levit_mm.precision import bf16_autocast, native_bf16, quantize_int8  # noqa: E402
+from levit_mm.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
+                                quantize_int8)
 from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
@@ -199,42 +200,27 @@ def time_interleaved(models: Dict[str, Callable], x: torch.Tensor, warmup: int,
 
 def matmul_peak_gflops(n: int = 2048, iters: int = 3) -> float:
     """One-thread fp32 sgemm GFLOP/s (2 n^3 flops per product), best of ``iters``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float('inf')
-    for _ in range(iters):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    torch.set_num_threads(before)
+    with num_threads(1):
+        best = time_interleaved({'sgemm': lambda x: x @ b}, a, 1, iters)['sgemm']
     return 2 * n**3 / best / 1e9
 
 
 def int8_matmul_peak_gops(tmp_dir: str, n: int = 2048, iters: int = 3) -> float:
     """One-thread int8 GOP/s of a dynamically quantised ``n x n x n`` Linear (the int8
     path's GEMM), the faster of onnxruntime and PyTorch."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     linear = nn.Linear(n, n).eval()
     x = torch.randn(n, n)
     path = osp.join(tmp_dir, f'linear{n}.onnx')
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         torch.onnx.export(linear, (x, ), path, dynamo=False, input_names=['input'])
-    runners = [ort_runner(ort_session(quantize_onnx_int8(
-        path, osp.join(tmp_dir, f'linear{n}-int8.onnx')), threads=1)),
-        quantize_int8(nn.Sequential(linear))]
-    best = float('inf')
-    with torch.inference_mode():
-        for run in runners:
-            run(x)
-            for _ in range(iters):
-                start = time.perf_counter()
-                run(x)
-                best = min(best, time.perf_counter() - start)
-    torch.set_num_threads(before)
+    runners = {
+        'onnxruntime': ort_runner(ort_session(quantize_onnx_int8(
+            path, osp.join(tmp_dir, f'linear{n}-int8.onnx')), threads=1)),
+        'torch': quantize_int8(nn.Sequential(linear))}
+    with num_threads(1):
+        best = min(time_interleaved(runners, x, 1, iters).values())
     return 2 * n**3 / best / 1e9
 
 
