@@ -1,0 +1,23 @@
+# Mask R-CNN + FPN with LeViT-128S on the digit scenes, backbone from the 64 px digits
+# classifier (tools/dense_study.py trains it; bias tables resampled from 4x4 to 24x40).
+_base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', '../_base_/digit_scenes_mmdet.py']
+
+# P3-P6 (strides 8-64) from the stem and three stages; 24-96 px digits get RPN anchors of
+# 24 px at stride 8 up to 192 px at stride 64. Slim neck and heads, fewer RoIs: CPU budget.
+strides = [8, 16, 32, 64]
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=64),
+    backbone=dict(_base_.levit_digits_backbone, _delete_=True),
+    neck=dict(in_channels=[64, 128, 256, 384], out_channels=96, num_outs=4),
+    rpn_head=dict(in_channels=96, feat_channels=96,
+                  anchor_generator=dict(scales=[3], strides=strides)),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=96, featmap_strides=strides),
+        bbox_head=dict(in_channels=96, fc_out_channels=256, num_classes=10),
+        mask_roi_extractor=dict(out_channels=96, featmap_strides=strides),
+        mask_head=dict(in_channels=96, conv_out_channels=96, num_convs=2, num_classes=10)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+                   rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
+val_evaluator = dict(metric=['bbox', 'segm'])
+test_evaluator = val_evaluator
