@@ -93,6 +93,8 @@ def parse_args(argv=None):
     parser.add_argument('--jobs', type=int, default=2, help='runs at a time')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--no-flops', action='store_true', help='skip the GFLOP counts')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='passed to every tools/train.py and tools/test.py run')
     return parser.parse_args(argv)
 
 
@@ -138,18 +140,18 @@ def classifier_checkpoint(args, work: str, env: dict) -> dict:
     return dict(info, cached=False)
 
 
-def data_options(run: Run, data: str) -> List[str]:
+def data_options(run: Run, data: str, split: str) -> List[str]:
+    """Point one loader (``train`` or ``test``) of a config at the study's dataset."""
     root = data.rstrip('/') + '/'
-    opts = [f'{split}.dataset.data_root={root}'
-            for split in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    if run.task == 'det':
-        ann = root + 'annotations/instances_val.json'
-        opts += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    opts = [f'{split}_dataloader.dataset.data_root={root}']
+    if run.task == 'det' and split == 'test':
+        opts.append(f'test_evaluator.ann_file={root}annotations/instances_val.json')
     return opts
 
 
 def train_options(run: Run, args, data: str, checkpoint: str) -> List[str]:
-    opts = data_options(run, data)
+    # --no-validate: the final checkpoint is evaluated once, by tools/test.py
+    opts = data_options(run, data, 'train')
     if run.init.startswith('digits'):
         opts.append(f'model.backbone.init_cfg.checkpoint={checkpoint}')
     if args.iters:
@@ -159,7 +161,7 @@ def train_options(run: Run, args, data: str, checkpoint: str) -> List[str]:
                  f'param_scheduler.0.end={max(1, min(50, n // 4))}']
     if args.batch_size:
         opts.append(f'train_dataloader.batch_size={args.batch_size}')
-    return opts
+    return opts + list(args.cfg_options)
 
 
 class Job:
@@ -174,7 +176,7 @@ class Job:
         self.train_cmd = ['tools/train.py', run.config, '--work-dir', self.dir,
                           '--no-validate', '--cfg-options'] + train_options(
                               run, args, data, checkpoint)
-        self.test_opts = data_options(run, data)
+        self.test_opts = data_options(run, data, 'test') + list(args.cfg_options)
         self.stage, self.proc, self.log = None, None, None
         self.train_seconds = None
         self.failed = None
@@ -271,9 +273,21 @@ def complexity(run: Run, hw=FLOPS_HW) -> Dict[str, float]:
         model = MODELS.build(cfg.model)
         shape = (1, 3) + tuple(hw)
         with torch.no_grad():
-            backbone = count_flops(model.backbone, shape, forward_fn=lambda m, x: m(x))
-            total = count_flops(model, shape, forward_fn=lambda m, x: m._forward(x))
+            backbone = count_flops(_Forward(model.backbone, lambda m, x: m(x)), shape)
+            total = count_flops(_Forward(model, lambda m, x: m._forward(x)), shape)
     return dict(backbone_gflops=backbone / 1e9, gflops=total / 1e9)
+
+
+class _Forward(__import__('torch').nn.Module):
+    """``fn(module, x)`` as a module (mmdet's ResNet.train() returns None, which
+    ``count_flops``' ``model.eval()`` would pass on)."""
+
+    def __init__(self, module, fn):
+        super().__init__()
+        self.module, self.fn = module, fn
+
+    def forward(self, x):
+        return self.fn(self.module, x)
 
 
 def result_row(job: Job, flops: Optional[dict]) -> dict:
