@@ -61,20 +61,6 @@ def axis_offsets(num_q: int, num_k: int, stride: int = 1,
     return (q[:, None] - k[None, :]).abs()
 
 
-def official_bias_index(resolution, stride: int = 1) -> torch.Tensor:
-    """The ``attention_bias_idxs`` buffer of the official/mmpretrain/timm layout.
-
-    Shape ``(N_q, N_k)`` for a square or rectangular key grid; used to read and check
-    checkpoints that carry the buffer.
-    """
-    res_h, res_w = to_2tuple(resolution)
-    q_h, q_w = subsampled_size((res_h, res_w), stride)
-    dy = axis_offsets(q_h, res_h, stride)
-    dx = axis_offsets(q_w, res_w, stride)
-    index = dy[:, None, :, None] * res_w + dx[None, :, None, :]
-    return index.reshape(q_h * q_w, res_h * res_w)
-
-
 def mirror_offsets(grid: torch.Tensor, dim: int) -> torch.Tensor:
     """``f(0..R-1)`` -> ``f(-(R-1)..R-1)`` along ``dim``: the even extension of the table."""
     return torch.cat([grid.flip(dim).narrow(dim, 0, grid.shape[dim] - 1), grid], dim)

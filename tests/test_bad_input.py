@@ -7,7 +7,8 @@ from conftest import REPO, randomize_, run_py
 from PIL import Image
 from tool_loading import load_tool, run_tool_cli
 
-from levit_mm.validation import NonFiniteInputError, load_rgb_image
+from levit_mm.finite import NonFiniteInputError
+from levit_mm.support.images import load_rgb_image
 
 CONFIG = 'configs/levit/levit-128s_8xb256_in1k.py'
 
@@ -223,7 +224,7 @@ def test_finite_check_survives_overflowing_sum():
     """The fast path sums the input; a sum that overflows from large *finite* values must
     fall back to the element-wise test and pass, and a mixed +Inf/-Inf input (whose sum is
     NaN) must still be reported with its counts."""
-    from levit_mm.validation import check_finite
+    from levit_mm.finite import check_finite
     big = torch.full((2, 3, 8, 8), 3e38)
     assert not torch.isfinite(big.sum())
     check_finite(big)  # no error

@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmcv.cnn.bricks import DropPath
 
+from ..arch import stem_channels
 from ..attention_bias import Size2, attention_bias, to_2tuple
+from ..folding import bn_module_scale_shift, fold_bn_after
 
 #: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
 #: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
@@ -56,13 +58,13 @@ class ConvBN(nn.Module):
 
     @torch.no_grad()
     def fuse(self) -> nn.Conv2d:
-        scale, shift = bn_scale_shift(self.bn)
         conv = self.conv
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
                           conv.stride, conv.padding, bias=True,
                           device=conv.weight.device, dtype=conv.weight.dtype)
-        fused.weight.copy_(conv.weight * scale[:, None, None, None])
-        fused.bias.copy_(shift)
+        weight, bias = fold_bn_after(conv.weight, *bn_module_scale_shift(self.bn))
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
         return fused
 
 
@@ -80,41 +82,13 @@ class LinearBN(nn.Module):
 
     @torch.no_grad()
     def fuse(self) -> nn.Linear:
-        scale, shift = bn_scale_shift(self.bn)
         weight = self.linear.weight
         fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
                           device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight * scale[:, None])
-        fused.bias.copy_(shift)
+        folded_weight, folded_bias = fold_bn_after(weight, *bn_module_scale_shift(self.bn))
+        fused.weight.copy_(folded_weight)
+        fused.bias.copy_(folded_bias)
         return fused
-
-
-class BNLinear(nn.Module):
-    """BatchNorm followed by a Linear classifier (LeViT's head); folds into one Linear."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.bn = nn.BatchNorm1d(in_features)
-        self.linear = nn.Linear(in_features, out_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.bn(x))
-
-    @torch.no_grad()
-    def fuse(self) -> nn.Linear:
-        scale, shift = bn_scale_shift(self.bn)
-        weight, bias = self.linear.weight, self.linear.bias
-        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
-                          device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight * scale[None, :])
-        fused.bias.copy_(weight @ shift + bias)
-        return fused
-
-
-def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm):
-    """Per-channel ``(scale, shift)`` with ``bn(x) == x * scale + shift`` in eval mode."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
 
 
 def fuse_modules(module: nn.Module) -> nn.Module:
@@ -157,7 +131,7 @@ class MLP(nn.Sequential):
 class Subsample(nn.Module):
     """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid, in both directions."""
 
-    def __init__(self, stride: int, resolution=None):
+    def __init__(self, stride: int):
         super().__init__()
         self.stride = stride
 
@@ -321,7 +295,7 @@ class Stem(nn.Module):
 
     def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish')):
         super().__init__()
-        channels = [3, embed_dim // 8, embed_dim // 4, embed_dim // 2, embed_dim]
+        channels = stem_channels(embed_dim)
         layers = []
         for i in range(4):
             layers.append(ConvBN(channels[i], channels[i + 1]))

@@ -1,103 +1,54 @@
 """The LeViT backbone (Graham et al., ICCV 2021), at any input size.
 
-The five published architectures are data (``ARCH_SETTINGS``); one builder turns any of them,
-or a user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
+The architectures are data (:mod:`levit_mm.arch`); one builder turns any of them, or a
+user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
 released checkpoints load with every key used.
 """
-import copy
-from typing import Dict, List, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, PATCH_SIZE,
+                    down_heads, resolve_arch, stage_grids)
 from ..attention_bias import subsampled_size, to_2tuple
-from ..deploy import fold_on_load
-from ..validation import check_finite
+from ..finite import check_finite
+from ..folding import fold_on_load
 from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
                      Residual, Stem, fuse_modules)
 
-#: embed dims, heads and depths per stage, and the key dim of the attention blocks.
-ARCH_SETTINGS: Dict[str, Dict[str, List[int]]] = {
-    '128s': dict(embed_dims=[128, 256, 384], num_heads=[4, 6, 8], depths=[2, 3, 4],
-                 key_dims=[16, 16, 16]),
-    '128': dict(embed_dims=[128, 256, 384], num_heads=[4, 8, 12], depths=[4, 4, 4],
-                key_dims=[16, 16, 16]),
-    '192': dict(embed_dims=[192, 288, 384], num_heads=[3, 5, 6], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-    '256': dict(embed_dims=[256, 384, 512], num_heads=[4, 6, 8], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-    '384': dict(embed_dims=[384, 512, 768], num_heads=[6, 9, 12], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-}
-ARCH_KEYS = ('embed_dims', 'num_heads', 'depths', 'key_dims')
 STEM_INDEX = 'stem'
 
 
-def resolve_arch(arch: Union[str, dict]) -> Dict[str, List[int]]:
-    """Turn an arch name or dict into a validated ``{embed_dims, num_heads, depths,
-    key_dims}`` dict (lists of equal length), with a message that says what is wrong."""
-    if isinstance(arch, str):
-        name = arch.lower()
-        if name not in ARCH_SETTINGS:
-            raise ValueError(f'Unknown LeViT arch {arch!r}; choose one of '
-                             f'{sorted(ARCH_SETTINGS)} or pass a dict with keys '
-                             f'{list(ARCH_KEYS)}.')
-        return copy.deepcopy(ARCH_SETTINGS[name])
-    if not isinstance(arch, dict):
-        raise TypeError(f'LeViT arch must be a name or a dict, got {type(arch).__name__}.')
-    missing = [k for k in ARCH_KEYS if k not in arch]
-    extra = [k for k in arch if k not in ARCH_KEYS]
-    if missing or extra:
-        raise ValueError(f'Custom LeViT arch needs exactly the keys {list(ARCH_KEYS)}; '
-                         f'missing {missing}, unexpected {extra}.')
-    spec = {k: list(arch[k]) for k in ARCH_KEYS}
-    lengths = {k: len(v) for k, v in spec.items()}
-    if len(set(lengths.values())) != 1 or lengths['embed_dims'] == 0:
-        raise ValueError(f'Custom LeViT arch lists must have one entry per stage and the '
-                         f'same length; got lengths {lengths}.')
-    for i in range(1, len(spec['embed_dims'])):
-        if spec['embed_dims'][i - 1] % spec['key_dims'][i]:
-            raise ValueError(
-                f'Stage {i}: the shrinking attention uses embed_dims[{i - 1}] // '
-                f'key_dims[{i}] heads, so {spec["embed_dims"][i - 1]} must be divisible '
-                f'by {spec["key_dims"][i]}.')
-    if spec['embed_dims'][0] % 8:
-        raise ValueError('embed_dims[0] must be divisible by 8 (the stem widths are '
-                         f'C/8, C/4, C/2); got {spec["embed_dims"][0]}.')
-    return spec
-
-
-def build_levit_stages(spec: dict, resolution, attn_ratio: float, mlp_ratio: float,
+def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
                        act_cfg: dict, drop_path_rate: float):
     """The stage modules and the trained token grid of each stage.
 
     Stage ``i > 0`` starts with a shrinking attention (heads ``embed_dims[i-1] //
     key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
     """
-    stages, grids = nn.ModuleList(), []
-    resolution = to_2tuple(resolution)
+    stages = nn.ModuleList()
+    grids = stage_grids(len(spec['embed_dims']), img_size)
     for i, (dim, key_dim, depth, heads) in enumerate(
             zip(spec['embed_dims'], spec['key_dims'], spec['depths'],
                 spec['num_heads'])):
         blocks = []
         if i > 0:
             prev = spec['embed_dims'][i - 1]
-            blocks.append(AttentionSubsample(prev, dim, key_dim, prev // key_dim,
-                                             attn_ratio=4, act_cfg=act_cfg, stride=2,
-                                             resolution=resolution))
-            resolution = subsampled_size(resolution, 2)
+            blocks.append(AttentionSubsample(prev, dim, key_dim, down_heads(spec, i),
+                                             attn_ratio=DOWN_ATTN_RATIO, act_cfg=act_cfg,
+                                             stride=DOWN_STRIDE, resolution=grids[i - 1]))
             if mlp_ratio > 0:
                 blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
         for _ in range(depth):
             blocks.append(Residual(
-                Attention(dim, key_dim, heads, attn_ratio, act_cfg, resolution),
+                Attention(dim, key_dim, heads, attn_ratio, act_cfg, grids[i]),
                 drop_path_rate))
             if mlp_ratio > 0:
                 blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
         stages.append(nn.Sequential(*blocks))
-        grids.append(resolution)
     return stages, grids
 
 
@@ -149,14 +100,12 @@ class LeViT(BaseBackbone):
     800x1333 image, or train at smaller crops.
     """
 
-    arch_settings = ARCH_SETTINGS
-
     def __init__(self,
                  arch: Union[str, dict] = '128s',
                  img_size=224,
                  patch_size: int = 16,
-                 attn_ratio: float = 2,
-                 mlp_ratio: float = 2,
+                 attn_ratio: float = ATTN_RATIO,
+                 mlp_ratio: float = MLP_RATIO,
                  act_cfg: dict = dict(type='HSwish'),
                  hybrid_backbone=Stem,
                  out_indices: Union[int, str, Sequence] = -1,
@@ -166,7 +115,7 @@ class LeViT(BaseBackbone):
                  deploy: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if patch_size != 16:
+        if patch_size != PATCH_SIZE:
             raise ValueError(f'LeViT\'s stem has a fixed stride of 16; got patch_size='
                              f'{patch_size}.')
         self.arch = resolve_arch(arch)
@@ -178,9 +127,8 @@ class LeViT(BaseBackbone):
         self.img_size = to_2tuple(img_size)
 
         self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg)
-        token_grid = (-(-self.img_size[0] // 16), -(-self.img_size[1] // 16))
         self.stages, self.resolutions = build_levit_stages(
-            self.arch, token_grid, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
+            self.arch, self.img_size, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
 
         self.out_indices = self._parse_out_indices(out_indices)
         self.with_stem_out = STEM_INDEX in self.out_indices
@@ -196,14 +144,6 @@ class LeViT(BaseBackbone):
             self.switch_to_deploy()
         # a training-form checkpoint folds as it loads into the deployed form
         self.register_load_state_dict_pre_hook(fold_on_load)
-
-    def init_weights(self):
-        # A Pretrained init_cfg may name an official/timm/HF file; the converter loads those.
-        from ..convert import load_foreign_pretrained  # (it imports this module)
-        if load_foreign_pretrained(self, self.init_cfg):
-            self._is_init = True
-            return
-        super().init_weights()
 
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):

@@ -11,7 +11,7 @@ Pure data: no modules, no files.
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..attention_bias import subsampled_size
+from ..arch import ATTN_RATIO, DOWN_ATTN_RATIO, MLP_RATIO, down_heads, stage_grids, stem_channels
 
 Role = Tuple
 Shape = Tuple[int, ...]
@@ -25,11 +25,6 @@ BIAS_TABLE = 'bias_table'  # an attention block's learned bias table
 BN_STATS = ('weight', 'bias', 'running_mean', 'running_var')
 #: saved by BatchNorm since PyTorch 0.4.1; optional (older files lack it)
 BN_COUNTER = 'num_batches_tracked'
-
-#: value/key ratio and MLP ratio of every published LeViT (the official code's constants)
-ATTN_RATIO = 2
-DOWN_ATTN_RATIO = 4
-MLP_RATIO = 2
 
 
 @dataclass(frozen=True)
@@ -60,17 +55,6 @@ class Unit:
         return shapes
 
 
-def stage_grids(depths: Sequence[int], img_size: int) -> List[Tuple[int, int]]:
-    """Trained token grid of each stage (stride 16, then halved per stage, ceil)."""
-    grid = subsampled_size((img_size, img_size), 16)
-    grids = []
-    for i in range(len(depths)):
-        if i > 0:
-            grid = subsampled_size(grid, 2)
-        grids.append(grid)
-    return grids
-
-
 def levit_units(spec: dict, img_size: int = 224, num_classes: Optional[int] = 1000,
                 distilled: bool = True) -> List[Unit]:
     """All units of a LeViT classifier in the official module order.
@@ -80,22 +64,21 @@ def levit_units(spec: dict, img_size: int = 224, num_classes: Optional[int] = 10
     """
     dims, heads, depths, key_dims = (spec['embed_dims'], spec['num_heads'],
                                      spec['depths'], spec['key_dims'])
-    grids = stage_grids(depths, img_size)
+    grids = stage_grids(len(depths), img_size)
     units: List[Unit] = []
-    stem = [3, dims[0] // 8, dims[0] // 4, dims[0] // 2, dims[0]]
+    stem = stem_channels(dims[0])
     for i in range(4):
         units.append(Unit(('stem', i), CONV_BN, stem[i + 1], stem[i]))
     for s, (dim, kd, nh, depth) in enumerate(zip(dims, key_dims, heads, depths)):
         if s > 0:
             prev = dims[s - 1]
-            down_heads = prev // kd
-            value_dims = DOWN_ATTN_RATIO * kd * down_heads
+            heads = down_heads(spec, s)
+            value_dims = DOWN_ATTN_RATIO * kd * heads
             prev_grid = grids[s - 1]
             units += [
-                Unit(('down', s, 'bias'), BIAS_TABLE, down_heads,
-                     prev_grid[0] * prev_grid[1]),
-                Unit(('down', s, 'kv'), LINEAR_BN, value_dims + kd * down_heads, prev),
-                Unit(('down', s, 'q'), LINEAR_BN, kd * down_heads, prev),
+                Unit(('down', s, 'bias'), BIAS_TABLE, heads, prev_grid[0] * prev_grid[1]),
+                Unit(('down', s, 'kv'), LINEAR_BN, value_dims + kd * heads, prev),
+                Unit(('down', s, 'q'), LINEAR_BN, kd * heads, prev),
                 Unit(('down', s, 'proj'), LINEAR_BN, dim, value_dims),
             ]
             units += _mlp_units(('down_mlp', s), dim)

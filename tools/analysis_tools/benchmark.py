@@ -20,15 +20,13 @@ Models (random weights: speed does not depend on values):
 
 Also measured: the one-core fp32 matmul peak (2048^3 sgemm), the one-core int8 matmul
 peak (2048^3, the faster of onnxruntime's and PyTorch's dynamic int8 Linear) and, per
-model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.analysis.count_flops``) x images/s.
-From the peaks, each arch gets two *ceilings* (:func:`levit_mm.analysis.roofline_images_per_s`):
+model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.support.analysis.count_flops``) x images/s.
+From the peaks, each arch gets two *ceilings* (:func:`levit_mm.support.analysis.roofline_images_per_s`):
 images/s if every multiply-add ran at the fp32 peak, and if the Linears' ran at the int8
 peak and the rest at the fp32 peak.  A ceiling divided by the best peer is the largest
 speed-up any implementation could show here.
 """
 import argparse
-import copy
-import os
 import os.path as osp
 import sys
 import tempfile
@@ -43,19 +41,19 @@ import torch.nn as nn  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.analysis import count_flops, linear_macs, roofline_images_per_s  # noqa: E402
-from levit_mm.backbones.levit import ARCH_SETTINGS  # noqa: E402
+from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
-from levit_mm.onnx_export import (LogitsWrapper, export_onnx, ort_runner,  # noqa: E402
-                                  ort_session, quantize_onnx_int8)
-from levit_mm.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
-                                quantize_int8)
-from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
+from levit_mm.support.analysis import (count_flops, linear_macs,  # noqa: E402
+                                       roofline_images_per_s)
+from levit_mm.support.models import PEERS, LogitsWrapper, build_classifier  # noqa: E402
+from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,  # noqa: E402
+                                          quantize_onnx_int8)
+from levit_mm.support.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
+                                        quantize_int8)
+from levit_mm.support.sample_images import agreement, sample_photo_crops  # noqa: E402
 
-EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
                   'levit_mm ort fp32', 'levit_mm ort int8')
-PEERS = ('mmpretrain', 'timm', 'timm conv', 'hf')
 
 
 def parse_args(argv=None):
@@ -67,8 +65,8 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--models', nargs='+', default=list(LEVIT_MM_PATHS + PEERS),
-                        choices=list(LEVIT_MM_PATHS + PEERS))
+    parser.add_argument('--models', nargs='+', default=list(LEVIT_MM_PATHS) + list(PEERS),
+                        choices=list(LEVIT_MM_PATHS) + list(PEERS))
     parser.add_argument('--no-latency', action='store_true',
                         help='skip the batch-1, two-thread latency table')
     parser.add_argument('--quick', action='store_true',
@@ -81,62 +79,7 @@ def parse_args(argv=None):
 
 # ----------------------------------------------------------------------------- models
 def build_levit_mm(arch: str) -> nn.Module:
-    from mmpretrain.registry import MODELS
-    model = MODELS.build(dict(
-        type='LeViTClassifier',
-        backbone=dict(type='LeViT', arch=arch, out_indices=(2, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LeViTClsHead', num_classes=1000, in_channels=EMBED_OUT[arch])))
-    return LogitsWrapper(model).eval()
-
-
-class MMPretrainLeViT(nn.Module):
-
-    def __init__(self, arch):
-        super().__init__()
-        from mmpretrain.models.backbones.levit import LeViT
-        from mmpretrain.models.heads.levit_head import LeViTClsHead
-        self.backbone = LeViT(arch, out_indices=(2, ))
-        self.head = LeViTClsHead(num_classes=1000, in_channels=EMBED_OUT[arch])
-        self.backbone.eval()  # (its train() returns None, so no chaining)
-        self.head.eval()
-        self.backbone.switch_to_deploy()
-        self.head.switch_to_deploy()  # folds each BN+Linear; the two heads stay apart
-
-    def forward(self, x):
-        return self.head((self.backbone(x)[-1].mean(dim=(2, 3)), ))
-
-
-def fuse_children(module: nn.Module) -> nn.Module:
-    """Replace every child that offers ``fuse()`` (timm's ConvNorm/LinearNorm/NormLinear)
-    by the layer it returns."""
-    for name, child in module.named_children():
-        if hasattr(child, 'fuse'):
-            setattr(module, name, child.fuse())
-        else:
-            fuse_children(child)
-    return module
-
-
-def build_timm(arch: str, conv: bool) -> nn.Module:
-    import timm
-    name = f'levit_{"conv_" if conv else ""}{arch}'
-    return fuse_children(timm.create_model(name, pretrained=False).eval())
-
-
-class HFLevit(nn.Module):
-
-    def __init__(self, arch):
-        super().__init__()
-        from transformers import LevitConfig, LevitForImageClassificationWithTeacher
-        spec = ARCH_SETTINGS[arch]
-        config = LevitConfig(hidden_sizes=spec['embed_dims'],
-                             num_attention_heads=spec['num_heads'], depths=spec['depths'],
-                             key_dim=spec['key_dims'], num_labels=1000)
-        self.model = LevitForImageClassificationWithTeacher(config).eval()
-
-    def forward(self, x):
-        return self.model(pixel_values=x).logits
+    return LogitsWrapper(build_classifier(arch)).eval()
 
 
 def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)):
@@ -170,13 +113,9 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
             qpath = quantize_onnx_int8(path, osp.join(tmp_dir, f'levit-{arch}-int8.onnx'))
             models['levit_mm ort int8'] = {
                 t: ort_runner(ort_session(qpath, t)) for t in batch_threads}
-    builders = {'mmpretrain': lambda: MMPretrainLeViT(arch),
-                'timm': lambda: build_timm(arch, conv=False),
-                'timm conv': lambda: build_timm(arch, conv=True),
-                'hf': lambda: HFLevit(arch).eval()}
-    for name in PEERS:
+    for name, build in PEERS.items():
         if name in names:
-            models[name] = same(builders[name]())
+            models[name] = same(build(arch))
     return models, fp32
 
 

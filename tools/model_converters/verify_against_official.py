@@ -13,21 +13,17 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from levit_mm.backbones import resolve_arch  # noqa: E402
+import levit_mm  # noqa: E402,F401
 from levit_mm.convert import convert_state_dict  # noqa: E402
-from levit_mm.testing import randomize_  # noqa: E402
+from levit_mm.support.models import build_classifier  # noqa: E402
+from levit_mm.support.testing import randomize_  # noqa: E402
 
 
 @torch.no_grad()
 def levit_mm_logits(state, arch, x, deploy=False, distillation=True):
-    from mmpretrain.registry import MODELS
     converted, info = convert_state_dict(state)
     assert info.arch == arch, info.describe()
-    model = MODELS.build(dict(
-        type='LeViTClassifier', backbone=dict(type='LeViT', arch=arch, deploy=deploy),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LeViTClsHead', in_channels=resolve_arch(arch)['embed_dims'][-1],
-                  num_classes=1000, deploy=deploy, distillation=distillation))).eval()
+    model = build_classifier(arch, deploy=deploy, distillation=distillation).eval()
     model.load_state_dict(converted, strict=True)
     return model(x, mode='tensor')
 
