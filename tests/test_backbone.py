@@ -52,7 +52,7 @@ def test_custom_arch_dict_builds_and_runs():
 
 
 @pytest.mark.parametrize('arch, message', [
-    ('512', 'Unknown LeViT arch'),
+    ('1024', 'Unknown LeViT arch'),
     (dict(embed_dims=[64], num_heads=[2], depths=[1]), "missing ['key_dims']"),
     (dict(embed_dims=[64, 128], num_heads=[2], depths=[1, 1], key_dims=[16, 16]),
      'same length'),

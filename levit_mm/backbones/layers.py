@@ -288,28 +288,32 @@ class AttentionSubsample(BiasedAttentionBase):
 
 
 class Stem(nn.Module):
-    """Four stride-2 3x3 ConvBN layers (3 -> C/8 -> C/4 -> C/2 -> C), Hardswish between.
+    """Stride-2 3x3 ConvBN layers with the activation between: four for stride 16 (3 -> C/8
+    -> C/4 -> C/2 -> C), three for stride 8 (3 -> C/4 -> C/2 -> C).
 
-    ``forward`` returns the stride-16 map, plus the stride-8 map when asked (dense heads).
+    ``forward`` returns the stem's map, plus, when asked (dense heads), the map before its
+    last convolution (half the stride, C/2 channels).
     """
 
-    def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish')):
+    def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish'),
+                 stride: int = 16):
         super().__init__()
-        channels = stem_channels(embed_dim)
+        channels = stem_channels(embed_dim, stride)
         layers = []
-        for i in range(4):
-            layers.append(ConvBN(channels[i], channels[i + 1]))
-            if i < 3:
+        for i in range(len(channels) - 1):
+            if i > 0:
                 layers.append(build_activation_layer(act_cfg))
+            layers.append(ConvBN(channels[i], channels[i + 1]))
         self.patch_embed = nn.Sequential(*layers)
+        self.stride = stride
 
     def forward(self, x: torch.Tensor,
-                with_stride8: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                with_inner: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         # Channels-last: oneDNN's direct convolution is several times faster for the
-        # 3-channel input layer, and the stride-16 map then permutes to the (B, H, W, C)
+        # 3-channel input layer, and the last map then permutes to the (B, H, W, C)
         # token layout without a copy.
         x = x.contiguous(memory_format=torch.channels_last)
-        if not with_stride8:
+        if not with_inner:
             return self.patch_embed(x), None
-        stride8 = self.patch_embed[:6](x)
-        return self.patch_embed[6:](stride8), stride8
+        inner = self.patch_embed[:-1](x)
+        return self.patch_embed[-1](inner), inner

@@ -4,14 +4,17 @@ The architectures are data (:mod:`levit_mm.arch`); one builder turns any of them
 user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
 released checkpoints load with every key used.
 """
-from typing import Sequence, Union
+import contextlib
+import functools
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, PATCH_SIZE,
+from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, arch_name,
                     down_heads, resolve_arch, stage_grids)
 from ..attention_bias import subsampled_size, to_2tuple
 from ..finite import check_finite
@@ -22,6 +25,34 @@ from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
 STEM_INDEX = 'stem'
 
 
+def run_modules(modules: List[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    for module in modules:
+        x = module(x)
+    return x
+
+
+@contextlib.contextmanager
+def _batchnorm_stats_frozen(modules: List[nn.Module]):
+    """BatchNorms normalise with batch statistics (training) but leave their running
+    statistics and counters alone: the recomputation of a checkpointed layer must not
+    update them a second time."""
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    for norm in norms:
+        norm.track_running_stats = False
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.track_running_stats = True
+
+
+def recompute_contexts(modules: List[nn.Module]):
+    """``context_fn`` of :func:`torch.utils.checkpoint.checkpoint`: the first forward runs
+    as usual, the recomputation with BatchNorm statistics frozen."""
+    return contextlib.nullcontext(), _batchnorm_stats_frozen(modules)
+
+
 def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
                        act_cfg: dict, drop_path_rate: float):
     """The stage modules and the trained token grid of each stage.
@@ -30,7 +61,7 @@ def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float
     key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
     """
     stages = nn.ModuleList()
-    grids = stage_grids(len(spec['embed_dims']), img_size)
+    grids = stage_grids(len(spec['embed_dims']), img_size, spec['stem_stride'])
     for i, (dim, key_dim, depth, heads) in enumerate(
             zip(spec['embed_dims'], spec['key_dims'], spec['depths'],
                 spec['num_heads'])):
@@ -56,25 +87,35 @@ class LeViT(BaseBackbone):
     """LeViT backbone for classification and dense prediction, at any input size.
 
     Args:
-        arch (str | dict): ``'128s'``, ``'128'``, ``'192'``, ``'256'``, ``'384'`` or a dict
-            with ``embed_dims``, ``num_heads``, ``depths`` and ``key_dims`` (one per stage).
+        arch (str | dict): a name of :data:`levit_mm.arch.ARCH_SETTINGS` (the published
+            ``'128s'``, ``'128'``, ``'192'``, ``'256'``, ``'384'``; timm's larger
+            ``'384_s8'``, ``'512_s8'``, ``'512'``, ``'256d'``, ``'512d'``) or a dict with
+            ``embed_dims``, ``num_heads``, ``depths`` and ``key_dims`` (one per stage) and
+            optionally ``stem_stride`` (16 or 8) and ``act``.
         img_size (int | tuple): the resolution the attention-bias tables are trained for
-            (224 -> 14x14, 7x7, 4x4 grids).  Inputs may have any other size: the bias for
-            the actual grid is built from the table (see :mod:`levit_mm.attention_bias`).
-        patch_size (int): must be 16 (four stride-2 convolutions); kept for mmpretrain
-            config compatibility.
+            (224 -> 14x14, 7x7, 4x4 grids with the stride-16 stem).  Inputs may have any
+            other size: the bias for the actual grid is built from the table (see
+            :mod:`levit_mm.attention_bias`).
+        patch_size (int, optional): the stem's stride; it comes from the arch, and a given
+            value must equal it (kept for mmpretrain config compatibility).
         attn_ratio (float): value dim / key dim in the attention blocks. Defaults to 2.
         mlp_ratio (float): hidden dim / embed dim in the MLPs. Defaults to 2.
-        act_cfg (dict): activation config. Defaults to Hardswish.
-        hybrid_backbone (callable): builds the stem from ``embed_dims[0]``.
-        out_indices (int | Sequence): stages to return (0, 1, 2 at strides 16, 32, 64;
-            negative counts from the end) and ``'stem'`` for the stride-8 stem map.  Each
-            output is NCHW.  Defaults to -1.
+        act_cfg (dict, optional): activation config; defaults to the arch's (Hardswish
+            for the published variants, SiLU for timm's larger ones).
+        hybrid_backbone (callable): builds the stem from ``embed_dims[0]``, ``act_cfg``
+            and ``stride``.
+        out_indices (int | Sequence): stages to return (0, 1, 2 at strides 16, 32, 64 for
+            the stride-16 stem, 8, 16, 32 for stride 8; negative counts from the end) and
+            ``'stem'`` for the stem's map before its last convolution (half the stage-0
+            stride, ``embed_dims[0] // 2`` channels).  Each output is NCHW.  Defaults to -1.
         frozen_stages (int): freeze the stem and the first ``frozen_stages`` stages
             (parameters and BN statistics); 0 freezes only the stem, -1 nothing.
         norm_eval (bool): keep every BatchNorm in eval mode while training (dense heads
             with small batches).
         drop_path_rate (float): stochastic depth on every residual block.
+        with_cp (bool): gradient checkpointing: in training, keep only each layer's input
+            (a layer is an attention and its MLP) and recompute the layer in backward;
+            slower, much less activation memory.  BatchNorm statistics are updated once.
         deploy (bool): build directly in the folded (deploy) form.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')``.
@@ -103,22 +144,26 @@ class LeViT(BaseBackbone):
     def __init__(self,
                  arch: Union[str, dict] = '128s',
                  img_size=224,
-                 patch_size: int = 16,
+                 patch_size: Optional[int] = None,
                  attn_ratio: float = ATTN_RATIO,
                  mlp_ratio: float = MLP_RATIO,
-                 act_cfg: dict = dict(type='HSwish'),
+                 act_cfg: Optional[dict] = None,
                  hybrid_backbone=Stem,
                  out_indices: Union[int, str, Sequence] = -1,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.,
+                 with_cp: bool = False,
                  deploy: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if patch_size != PATCH_SIZE:
-            raise ValueError(f'LeViT\'s stem has a fixed stride of 16; got patch_size='
-                             f'{patch_size}.')
         self.arch = resolve_arch(arch)
+        stem_stride = self.arch['stem_stride']
+        if patch_size is not None and patch_size != stem_stride:
+            raise ValueError(f'LeViT-{arch_name(arch).upper()}\'s stem has a stride of '
+                             f'{stem_stride}; got patch_size={patch_size}.')
+        if act_cfg is None:
+            act_cfg = dict(type=self.arch['act'])
         self.embed_dims = self.arch['embed_dims']
         self.num_heads = self.arch['num_heads']
         self.key_dims = self.arch['key_dims']
@@ -126,9 +171,16 @@ class LeViT(BaseBackbone):
         self.num_stages = len(self.embed_dims)
         self.img_size = to_2tuple(img_size)
 
-        self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg)
+        self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg,
+                                           stride=stem_stride)
         self.stages, self.resolutions = build_levit_stages(
             self.arch, self.img_size, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
+        # a layer is an attention (plain or shrinking) and its MLP: the unit of gradient
+        # checkpointing and of layer-wise learning-rate decay
+        self.modules_per_layer = 2 if mlp_ratio > 0 else 1
+        self.stage_layers = [len(stage) // self.modules_per_layer for stage in self.stages]
+        self.num_layers = sum(self.stage_layers)
+        self.with_cp = with_cp
 
         self.out_indices = self._parse_out_indices(out_indices)
         self.with_stem_out = STEM_INDEX in self.out_indices
@@ -169,14 +221,46 @@ class LeViT(BaseBackbone):
         if not (torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
             check_finite(x, 'LeViT input')
-        x, stride8 = self.patch_embed(x, with_stride8=self.with_stem_out)
-        outs = {STEM_INDEX: stride8}
+        x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
+        outs = {STEM_INDEX: inner}
         x = x.permute(0, 2, 3, 1)  # tokens as (B, H, W, C)
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            x = self._run_checkpointed(stage, x) if checkpointed else stage(x)
             if i in self.out_indices:
                 outs[i] = x.permute(0, 3, 1, 2).contiguous()
         return tuple(outs[i] for i in self.out_indices)
+
+    def _run_checkpointed(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """``stage(x)``, one checkpoint per layer: its activations are recomputed in
+        backward, with BatchNorm running statistics left alone the second time."""
+        modules = list(stage)
+        step = self.modules_per_layer
+        for start in range(0, len(modules), step):
+            layer = modules[start:start + step]
+            x = cp.checkpoint(run_modules, layer, x, use_reentrant=False,
+                              context_fn=functools.partial(recompute_contexts, layer))
+        return x
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """``(layer depth, number of depths)`` of a parameter, for mmpretrain's
+        ``LearningRateDecayOptimWrapperConstructor`` (layer-wise lr decay).
+
+        Depth 0 is the stem; each layer (an attention, plain or shrinking, and its MLP)
+        is one depth, in order; the last depth, ``num_layers + 1``, is whatever follows the
+        backbone (neck, head: any name without ``prefix``).
+        """
+        num_depths = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_depths - 1, num_depths
+        name = param_name[len(prefix):]
+        if name.startswith('patch_embed.'):
+            return 0, num_depths
+        if name.startswith('stages.'):
+            stage, index = (int(part) for part in name.split('.')[1:3])
+            depth = 1 + sum(self.stage_layers[:stage]) + index // self.modules_per_layer
+            return depth, num_depths
+        return num_depths - 1, num_depths
 
     def _freeze_stages(self):
         if self.frozen_stages < 0:
@@ -205,7 +289,7 @@ class LeViT(BaseBackbone):
         for module in self.modules():
             # Every activation here reads a fresh Linear/Conv/attention output, which
             # nothing else uses: overwrite it rather than allocate.
-            if isinstance(module, nn.Hardswish):
+            if isinstance(module, (nn.Hardswish, nn.SiLU)):
                 module.inplace = True
         self.deploy = True
         self.materialise_biases()

@@ -103,13 +103,13 @@ def _head_info(fmt: Format, state, depths) -> Tuple[Optional[int], bool, bool]:
     return None, False, False
 
 
-def _trained_img_size(fmt: Format, state, depths) -> int:
+def _trained_img_size(fmt: Format, state, spec: dict) -> int:
     """The training resolution, from the first attention block's bias table (R*R offsets
-    for an R x R grid, R = size / 16)."""
-    table = state.get(f'{fmt.path(("attn", 0, 0, "bias"), depths)}.attention_biases')
+    for an R x R grid, R = size / stem stride)."""
+    table = state.get(f'{fmt.path(("attn", 0, 0, "bias"), spec["depths"])}.attention_biases')
     if table is None or table.dim() != 2:
         return 224
-    square, img_size = trained_img_size(table.shape[1])
+    square, img_size = trained_img_size(table.shape[1], spec['stem_stride'])
     return img_size if square else 224
 
 
@@ -141,7 +141,7 @@ def detect_checkpoint(state: Mapping[str, torch.Tensor],
     results = []
     for name, spec in candidates.items():
         num_classes, distilled, head_fused = _head_info(fmt, state, spec['depths'])
-        img_size = _trained_img_size(fmt, state, spec['depths'])
+        img_size = _trained_img_size(fmt, state, spec)
         expected = expected_tensors(fmt, spec, fused, num_classes, distilled, img_size,
                                     head_fused)
         problems = _problems(state, expected)

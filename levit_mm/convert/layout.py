@@ -60,14 +60,14 @@ def levit_units(spec: dict, img_size: int = 224, num_classes: Optional[int] = 10
     """All units of a LeViT classifier in the official module order.
 
     ``spec`` is a resolved arch dict (``embed_dims``, ``num_heads``, ``depths``,
-    ``key_dims``).  ``num_classes=None`` lists the backbone only.
+    ``key_dims``, ``stem_stride``).  ``num_classes=None`` lists the backbone only.
     """
     dims, heads, depths, key_dims = (spec['embed_dims'], spec['num_heads'],
                                      spec['depths'], spec['key_dims'])
-    grids = stage_grids(len(depths), img_size)
+    grids = stage_grids(len(depths), img_size, spec['stem_stride'])
     units: List[Unit] = []
-    stem = stem_channels(dims[0])
-    for i in range(4):
+    stem = stem_channels(dims[0], spec['stem_stride'])
+    for i in range(len(stem) - 1):
         units.append(Unit(('stem', i), CONV_BN, stem[i + 1], stem[i]))
     for s, (dim, kd, nh, depth) in enumerate(zip(dims, key_dims, heads, depths)):
         if s > 0:

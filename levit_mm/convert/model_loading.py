@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_http, load_from_local
 
+from ..arch import PUBLISHED_ARCHS, same_tensors
 from ..finite import check_finite_weights
 from .checkpoint_io import (CheckpointFormatError, CheckpointUnavailableError,
                             mmengine_checkpoint_globals, unwrap_state_dict)
@@ -93,7 +94,7 @@ def _refuse_other_variant(state: Dict[str, torch.Tensor], arch: dict) -> None:
         found = detect_checkpoint(state)
     except CheckpointFormatError:
         return  # partial, custom or not a LeViT: nothing to say beyond missing keys
-    if found.spec != arch:
+    if not same_tensors(found.spec, arch):
         detect_checkpoint(state, arch)  # raises, naming both variants
 
 
@@ -124,9 +125,10 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: dict, source: str)
              f'in shape, {len(missing)} are missing, {len(unexpected)} are unexpected.']
     try:
         arch = detect_checkpoint(normalise_layout(state)).arch
-        lines.append(f'It holds a LeViT-{arch.upper()} backbone: use '
-                     f'configs/levit/levit-{arch}_8xb256_in1k.py (or the model name '
-                     f'levit-{arch}_3rdparty_in1k).')
+        config = f'configs/levit/levit-{arch.replace("_", "-")}_8xb256_in1k.py'
+        zoo = (f' (or the model name levit-{arch}_3rdparty_in1k)'
+               if arch in PUBLISHED_ARCHS else '')
+        lines.append(f'It holds a LeViT-{arch.upper()} backbone: use {config}{zoo}.')
     except CheckpointFormatError:
         pass
     details = [f'  shape {k}: checkpoint {list(got)} vs model {list(want)}'
