@@ -34,17 +34,22 @@ def run_modules(modules: List[nn.Module], x: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def _batchnorm_stats_frozen(modules: List[nn.Module]):
     """BatchNorms normalise with batch statistics (training) but leave their running
-    statistics and counters alone: the recomputation of a checkpointed layer must not
-    update them a second time."""
+    statistics and counters as they are: the recomputation of a checkpointed layer must not
+    update them a second time.  (Momentum 0 keeps the running averages exactly; dropping
+    them instead would change what the recomputation saves for backward.)"""
     norms = [m for module in modules for m in module.modules()
              if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    saved = [(norm.momentum, None if norm.num_batches_tracked is None
+              else norm.num_batches_tracked.clone()) for norm in norms]
     for norm in norms:
-        norm.track_running_stats = False
+        norm.momentum = 0.
     try:
         yield
     finally:
-        for norm in norms:
-            norm.track_running_stats = True
+        for norm, (momentum, count) in zip(norms, saved):
+            norm.momentum = momentum
+            if count is not None:
+                norm.num_batches_tracked.copy_(count)
 
 
 def recompute_contexts(modules: List[nn.Module]):
