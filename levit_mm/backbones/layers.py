@@ -56,20 +56,27 @@ class ConvBN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
-    @torch.no_grad()
     def fuse(self) -> nn.Conv2d:
-        conv = self.conv
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                          conv.stride, conv.padding, bias=True,
-                          device=conv.weight.device, dtype=conv.weight.dtype)
-        weight, bias = fold_bn_after(conv.weight, *bn_module_scale_shift(self.bn))
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)
-        return fused
+        return fuse_conv_bn(self.conv, self.bn)
+
+
+@torch.no_grad()
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """One convolution computing ``bn(conv(x))`` in eval mode."""
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      conv.stride, conv.padding, bias=True,
+                      device=conv.weight.device, dtype=conv.weight.dtype)
+    weight, bias = fold_bn_after(conv.weight, *bn_module_scale_shift(bn))
+    fused.weight.copy_(weight)
+    fused.bias.copy_(bias)
+    return fused
 
 
 class LinearBN(nn.Module):
     """Linear layer followed by BatchNorm over the channel axis, for any leading shape."""
+
+    #: the channel axis is the last one ((B, H, W, C) tokens)
+    channels_last = True
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
@@ -118,25 +125,31 @@ class Residual(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """LinearBN -> activation -> LinearBN (ratio 2 in LeViT)."""
+    """LinearBN -> activation -> LinearBN (ratio 2 in LeViT); ``pointwise`` is the
+    LinearBN of the form (linear or 1x1 convolution)."""
 
-    def __init__(self, embed_dim: int, mlp_ratio: int, act_cfg: dict):
+    def __init__(self, embed_dim: int, mlp_ratio: int, act_cfg: dict,
+                 pointwise: type = LinearBN):
         super().__init__()
         hidden = int(embed_dim * mlp_ratio)
-        self.linear1 = LinearBN(embed_dim, hidden)
+        self.linear1 = pointwise(embed_dim, hidden)
         self.activation = build_activation_layer(act_cfg)
-        self.linear2 = LinearBN(hidden, embed_dim)
+        self.linear2 = pointwise(hidden, embed_dim)
 
 
 class Subsample(nn.Module):
-    """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid, in both directions."""
+    """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid (or, with
+    ``channels_last=False``, a ``(B, C, H, W)`` map), in both directions."""
 
-    def __init__(self, stride: int):
+    def __init__(self, stride: int, channels_last: bool = True):
         super().__init__()
         self.stride = stride
+        self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, ::self.stride, ::self.stride]
+        if self.channels_last:
+            return x[:, ::self.stride, ::self.stride]
+        return x[:, :, ::self.stride, ::self.stride]
 
 
 def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -247,11 +260,12 @@ class Attention(BiasedAttentionBase):
     """Multi-head self-attention with a learned relative-position bias."""
 
     def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
-                 act_cfg: dict = dict(type='HSwish'), resolution=14):
+                 act_cfg: dict = dict(type='HSwish'), resolution=14,
+                 pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=1)
-        self.qkv = LinearBN(dim, self.dh + 2 * key_dim * num_heads)
-        self.proj = nn.Sequential(build_activation_layer(act_cfg), LinearBN(self.dh, dim))
+        self.qkv = pointwise(dim, self.dh + 2 * key_dim * num_heads)
+        self.proj = nn.Sequential(build_activation_layer(act_cfg), pointwise(self.dh, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
@@ -267,13 +281,14 @@ class AttentionSubsample(BiasedAttentionBase):
 
     def __init__(self, in_dim: int, out_dim: int, key_dim: int, num_heads: int = 8,
                  attn_ratio: float = 2, act_cfg: dict = dict(type='HSwish'),
-                 stride: int = 2, resolution=14):
+                 stride: int = 2, resolution=14, pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=stride)
-        self.kv = LinearBN(in_dim, self.dh + key_dim * num_heads)
-        self.q = nn.Sequential(Subsample(stride), LinearBN(in_dim, key_dim * num_heads))
+        self.kv = pointwise(in_dim, self.dh + key_dim * num_heads)
+        self.q = nn.Sequential(Subsample(stride, pointwise.channels_last),
+                               pointwise(in_dim, key_dim * num_heads))
         self.proj = nn.Sequential(build_activation_layer(act_cfg),
-                                  LinearBN(self.dh, out_dim))
+                                  pointwise(self.dh, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape

@@ -1,8 +1,10 @@
-"""The LeViT backbone (Graham et al., ICCV 2021), at any input size.
+"""The LeViT backbone (Graham et al., ICCV 2021), at any input size, in either form.
 
 The architectures are data (:mod:`levit_mm.arch`); one builder turns any of them, or a
-user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
-released checkpoints load with every key used.
+user's dict, into modules, in the linear form (``(B, H, W, C)`` tokens, :mod:`.layers`)
+or the conv form, LeViT-C (``(B, C, H, W)`` maps, 1x1 convolutions, :mod:`.conv_layers`).
+Parameter names match mmpretrain 1.2.0's ``LeViT`` in both forms, so its released
+checkpoints load with every key used.
 """
 import contextlib
 import functools
@@ -19,10 +21,17 @@ from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, arch_na
 from ..attention_bias import subsampled_size, to_2tuple
 from ..finite import check_finite
 from ..folding import fold_on_load
-from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
+from ..forms import check_form, match_form_on_load
+from .conv_layers import ConvAttention, ConvAttentionSubsample, PointwiseConvBN
+from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase, LinearBN,
                      Residual, Stem, fuse_modules)
 
 STEM_INDEX = 'stem'
+#: form -> (attention, shrinking attention, pointwise Conv/Linear+BN)
+FORM_BLOCKS = {
+    'linear': (Attention, AttentionSubsample, LinearBN),
+    'conv': (ConvAttention, ConvAttentionSubsample, PointwiseConvBN),
+}
 
 
 def run_modules(modules: List[nn.Module], x: torch.Tensor) -> torch.Tensor:
@@ -59,12 +68,13 @@ def recompute_contexts(modules: List[nn.Module]):
 
 
 def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
-                       act_cfg: dict, drop_path_rate: float):
+                       act_cfg: dict, drop_path_rate: float, form: str = 'linear'):
     """The stage modules and the trained token grid of each stage.
 
     Stage ``i > 0`` starts with a shrinking attention (heads ``embed_dims[i-1] //
     key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
     """
+    Attention, AttentionSubsample, pointwise = FORM_BLOCKS[check_form(form)]
     stages = nn.ModuleList()
     grids = stage_grids(len(spec['embed_dims']), img_size, spec['stem_stride'])
     for i, (dim, key_dim, depth, heads) in enumerate(
@@ -77,13 +87,15 @@ def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float
                                              attn_ratio=DOWN_ATTN_RATIO, act_cfg=act_cfg,
                                              stride=DOWN_STRIDE, resolution=grids[i - 1]))
             if mlp_ratio > 0:
-                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
+                                       drop_path_rate))
         for _ in range(depth):
             blocks.append(Residual(
                 Attention(dim, key_dim, heads, attn_ratio, act_cfg, grids[i]),
                 drop_path_rate))
             if mlp_ratio > 0:
-                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
+                                       drop_path_rate))
         stages.append(nn.Sequential(*blocks))
     return stages, grids
 
@@ -118,6 +130,11 @@ class LeViT(BaseBackbone):
         norm_eval (bool): keep every BatchNorm in eval mode while training (dense heads
             with small batches).
         drop_path_rate (float): stochastic depth on every residual block.
+        form (str): ``'linear'`` (Linear layers on ``(B, H, W, C)`` tokens, the published
+            code's form) or ``'conv'`` (LeViT-C: 1x1 convolutions on ``(B, C, H, W)``
+            maps, the official ``levit_c.py`` and timm's ``levit_conv_*``).  Same
+            parameters and outputs; either form's checkpoints load into either (pointwise
+            weights are reshaped), and :meth:`to_form` switches a built model.
         with_cp (bool): gradient checkpointing: in training, keep only each layer's input
             (a layer is an attention and its MLP) and recompute the layer in backward;
             slower, much less activation memory.  BatchNorm statistics are updated once.
@@ -158,10 +175,12 @@ class LeViT(BaseBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.,
+                 form: str = 'linear',
                  with_cp: bool = False,
                  deploy: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.form = check_form(form)
         self.arch = resolve_arch(arch)
         stem_stride = self.arch['stem_stride']
         if patch_size is not None and patch_size != stem_stride:
@@ -178,8 +197,10 @@ class LeViT(BaseBackbone):
 
         self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg,
                                            stride=stem_stride)
+        # what to_form() needs to build the stages again
+        self._stage_args = (attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
         self.stages, self.resolutions = build_levit_stages(
-            self.arch, self.img_size, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
+            self.arch, self.img_size, *self._stage_args, form=self.form)
         # a layer is an attention (plain or shrinking) and its MLP: the unit of gradient
         # checkpointing and of layer-wise learning-rate decay
         self.modules_per_layer = 2 if mlp_ratio > 0 else 1
@@ -199,8 +220,10 @@ class LeViT(BaseBackbone):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
-        # a training-form checkpoint folds as it loads into the deployed form
+        # a training-form checkpoint folds as it loads into the deployed form, and the
+        # other form's pointwise weights take this form's shape
         self.register_load_state_dict_pre_hook(fold_on_load)
+        self.register_load_state_dict_pre_hook(match_form_on_load)
 
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):
@@ -228,12 +251,15 @@ class LeViT(BaseBackbone):
             check_finite(x, 'LeViT input')
         x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
         outs = {STEM_INDEX: inner}
-        x = x.permute(0, 2, 3, 1)  # tokens as (B, H, W, C)
+        linear = self.form == 'linear'
+        # tokens as (B, H, W, C), or maps as contiguous (B, C, H, W) (the stem's output is
+        # channels-last in memory, which the conv form's head reshapes cannot view)
+        x = x.permute(0, 2, 3, 1) if linear else x.contiguous()
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for i, stage in enumerate(self.stages):
             x = self._run_checkpointed(stage, x) if checkpointed else stage(x)
             if i in self.out_indices:
-                outs[i] = x.permute(0, 3, 1, 2).contiguous()
+                outs[i] = x.permute(0, 3, 1, 2).contiguous() if linear else x
         return tuple(outs[i] for i in self.out_indices)
 
     def _run_checkpointed(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -285,19 +311,43 @@ class LeViT(BaseBackbone):
                     module.eval()
         return self
 
+    @torch.no_grad()
+    def to_form(self, form: str) -> 'LeViT':
+        """Switch this model to the other form in place, weights, mode, device and deploy
+        state kept (its pointwise weights are reshaped); returns ``self``."""
+        if check_form(form) == self.form:
+            return self
+        state = self.state_dict()
+        reference = next(self.parameters())
+        stages, _ = build_levit_stages(self.arch, self.img_size, *self._stage_args,
+                                       form=form)
+        if self.deploy:
+            fuse_modules(stages)
+        self.stages = stages.to(device=reference.device, dtype=reference.dtype)
+        self.form = form
+        self.load_state_dict(state)
+        self.train(self.training)  # frozen stages and norm_eval apply to the new modules
+        if self.deploy:
+            self._inplace_activations()
+            self.materialise_biases()
+        return self
+
     def switch_to_deploy(self):
         """Fold every Conv+BN and Linear+BN into one layer and materialise the bias
         tensors for the trained grid; eval-mode outputs are unchanged."""
         if self.deploy:
             return
         fuse_modules(self)
+        self._inplace_activations()
+        self.deploy = True
+        self.materialise_biases()
+
+    def _inplace_activations(self):
         for module in self.modules():
             # Every activation here reads a fresh Linear/Conv/attention output, which
             # nothing else uses: overwrite it rather than allocate.
             if isinstance(module, (nn.Hardswish, nn.SiLU)):
                 module.inplace = True
-        self.deploy = True
-        self.materialise_biases()
 
     @torch.no_grad()
     def materialise_biases(self):

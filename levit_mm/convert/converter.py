@@ -15,7 +15,7 @@ from ..arch import ARCH_SETTINGS, arch_name, resolve_arch, trained_img_size
 from ..folding import merge_head_pairs
 from .checkpoint_io import CheckpointFormatError, preview_keys, unwrap_state_dict
 from .formats import FORMATS, MMPRETRAIN, Format
-from .layout import BN_COUNTER, BN_LINEAR, Shape, Unit, levit_units
+from .layout import BN_COUNTER, BN_LINEAR, LINEAR_BN, Shape, Unit, levit_units
 
 #: buffers some layouts save that are derived from the grid (levit_mm rebuilds them)
 DERIVED_SUFFIXES = ('attention_bias_idxs', )
@@ -28,6 +28,7 @@ class CheckpointInfo:
     arch: str  # a name from ARCH_SETTINGS, or 'custom'
     spec: dict
     fused: bool  # backbone Conv/Linear+BN pairs folded
+    conv: bool  # the conv form (LeViT-C): Linear+BN weights as 1x1 convolution kernels
     head_fused: bool  # heads folded (mmpretrain's switch_to_deploy folds them apart)
     distilled: bool
     num_classes: Optional[int]  # None: backbone only
@@ -40,21 +41,15 @@ class CheckpointInfo:
         form = 'fused/deploy' if self.fused else 'training'
         if self.num_classes is not None and self.head_fused != self.fused:
             form += f' backbone, {"fused" if self.head_fused else "training"}-form heads'
+        conv = 'LeViT-C: 1x1 convolutions; ' if self.conv else ''
         return (f'LeViT-{self.arch.upper()} in the {FORMATS[self.format].description} '
-                f'layout ({form} form, {head}, '
-                f'trained at {self.img_size}px)')
+                f'layout ({conv}{form} form, {head}, trained at {self.img_size}px)')
 
 
 # ------------------------------------------------------------------------- layouts
 def normalise_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Backbone-only dicts (HF ``LevitModel``, an mmpretrain backbone) get the prefix their
-    full-model layout has, so one key table serves both; timm's ``levit_conv_*`` models keep
-    their Linear weights as 1x1 convolutions, which are squeezed to the Linear shape."""
-    if 'stem.conv1.linear.weight' in state:
-        state = OrderedDict(
-            (k, v.flatten(1) if (k.startswith('stages.') and k.endswith('.weight')
-                                 and v.dim() == 4 and v.shape[2:] == (1, 1)) else v)
-            for k, v in state.items())
+    full-model layout has, so one key table serves both."""
     if 'patch_embeddings.embedding_layer_1.convolution.weight' in state:
         return OrderedDict((f'levit.{k}', v) for k, v in state.items())
     if any(k.startswith('patch_embed.patch_embed.0.') for k in state):
@@ -75,9 +70,15 @@ def detect_format(state: Mapping[str, torch.Tensor]) -> Tuple[Format, bool]:
         f'{known}; found keys {preview_keys(state)}.')
 
 
+def is_conv_form(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a LeViT state dict is in the conv form (LeViT-C): its Linear+BN weights are
+    1x1 convolution kernels (the stem's are 3x3 in both forms)."""
+    return any(v.dim() == 4 and tuple(v.shape[2:]) == (1, 1) for v in state.values())
+
+
 def expected_tensors(fmt: Format, spec: dict, fused: bool, num_classes: Optional[int],
-                     distilled: bool, img_size: int = 224, head_fused: Optional[bool] = None
-                     ) -> 'OrderedDict[str, Tuple[Unit, str, Shape]]':
+                     distilled: bool, img_size: int = 224, head_fused: Optional[bool] = None,
+                     conv: bool = False) -> 'OrderedDict[str, Tuple[Unit, str, Shape]]':
     """Every tensor a checkpoint of this format/arch must hold: key -> (unit, levit_mm
     suffix, shape).  BN's optional ``num_batches_tracked`` is not listed."""
     head_fused = fused if head_fused is None else head_fused
@@ -85,7 +86,8 @@ def expected_tensors(fmt: Format, spec: dict, fused: bool, num_classes: Optional
     for unit in levit_units(spec, img_size, num_classes, distilled):
         is_head = unit.role[0] in ('head', 'head_dist')
         base = fmt.path(unit.role, spec['depths'])
-        for suffix, shape in unit.tensor_shapes(head_fused if is_head else fused).items():
+        for suffix, shape in unit.tensor_shapes(head_fused if is_head else fused,
+                                                conv).items():
             out[f'{base}.{fmt.suffix(unit.kind, suffix)}'] = (unit, suffix, shape)
     return out
 
@@ -133,6 +135,7 @@ def detect_checkpoint(state: Mapping[str, torch.Tensor],
     """Format and variant of a (normalised) state dict; with ``arch`` the file must be
     that variant."""
     fmt, fused = detect_format(state)
+    conv = is_conv_form(state)
     candidates: Dict[str, dict]
     if arch is None:
         candidates = {name: resolve_arch(name) for name in ARCH_SETTINGS}
@@ -143,15 +146,15 @@ def detect_checkpoint(state: Mapping[str, torch.Tensor],
         num_classes, distilled, head_fused = _head_info(fmt, state, spec['depths'])
         img_size = _trained_img_size(fmt, state, spec)
         expected = expected_tensors(fmt, spec, fused, num_classes, distilled, img_size,
-                                    head_fused)
+                                    head_fused, conv)
         problems = _problems(state, expected)
         if not problems:
-            return CheckpointInfo(fmt.name, name, spec, fused, head_fused, distilled,
+            return CheckpointInfo(fmt.name, name, spec, fused, conv, head_fused, distilled,
                                   num_classes, img_size)
         results.append((len(problems), name, problems))
     results.sort(key=lambda r: r[0])
     _, best, problems = results[0]
-    form = 'fused' if fused else 'training'
+    form = ('fused' if fused else 'training') + (', conv' if conv else '')
     if arch is not None:
         try:  # say which variant the file *is*, if it is one
             found = detect_checkpoint(state).describe()
@@ -175,8 +178,9 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], arch: Union[str, dict,
 
     Training-form files give a training-form model (``head.head``/``head.head_dist``); fused
     files give levit_mm's deploy form, where two folded heads are merged into one Linear
-    (``deploy=True``).  Derived index buffers are dropped.  Every tensor is checked against
-    the detected (or given) variant's full key and shape list first.
+    (``deploy=True``).  Conv-form files (LeViT-C) give the linear layout, which both of
+    levit_mm's forms load (a reshape).  Derived index buffers are dropped.  Every tensor is
+    checked against the detected (or given) variant's full key and shape list first.
     """
     return _convert(normalise_layout(unwrap_state_dict(state)), arch)
 
@@ -198,12 +202,14 @@ def _convert(state, arch) -> Tuple['OrderedDict[str, torch.Tensor]', CheckpointI
     info = detect_checkpoint(state, arch)
     fmt = FORMATS[info.format]
     source = expected_tensors(fmt, info.spec, info.fused, info.num_classes,
-                              info.distilled, info.img_size, info.head_fused)
+                              info.distilled, info.img_size, info.head_fused, info.conv)
     converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
     for key, (unit, suffix, _) in source.items():
         target = f'{MMPRETRAIN.path(unit.role, info.spec["depths"])}.' \
                  f'{MMPRETRAIN.suffix(unit.kind, suffix)}'
-        converted[target] = state[key]
+        value = state[key]
+        converted[target] = value.flatten(1) if unit.kind == LINEAR_BN and value.dim() == 4 \
+            else value
         counter = key.rsplit('.', 1)[0] + f'.{BN_COUNTER}'
         if suffix == 'bn.running_var' and counter in state:
             converted[target.rsplit('.', 1)[0] + f'.{BN_COUNTER}'] = state[counter]
@@ -221,4 +227,4 @@ def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
 
 __all__ = ['CheckpointFormatError', 'CheckpointInfo', 'DERIVED_SUFFIXES',
            'convert_checkpoint', 'convert_state_dict', 'detect_checkpoint', 'detect_format',
-           'expected_tensors', 'foreign_to_native', 'normalise_layout']
+           'expected_tensors', 'foreign_to_native', 'is_conv_form', 'normalise_layout']

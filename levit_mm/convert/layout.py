@@ -1,7 +1,10 @@
 """The parameter units of a LeViT, named structurally, with their shapes.
 
 Every public LeViT layout (official, timm, Hugging Face, mmpretrain/levit_mm) stores the same
-tensors with the same shapes; only the module paths differ.  This module lists those tensors
+tensors with the same shapes; only the module paths differ.  The conv form (LeViT-C: the
+official ``levit_c.py``, timm's ``levit_conv_*``, levit_mm's ``form='conv'``) stores every
+Linear+BN weight as a 1x1 convolution kernel, ``(out, in, 1, 1)`` instead of ``(out, in)``;
+nothing else differs.  This module lists those tensors
 once, as *units* (a Conv+BN, a Linear+BN, a BN+Linear head, a bias table), each with a
 structural *role* such as ``('attn', stage, block, 'qkv')``.  A layout is then just a
 function from role to module path (:mod:`levit_mm.convert.formats`).
@@ -36,13 +39,17 @@ class Unit:
     out_dim: int
     in_dim: int
 
-    def tensor_shapes(self, fused: bool) -> Dict[str, Shape]:
+    def tensor_shapes(self, fused: bool, conv: bool = False) -> Dict[str, Shape]:
         """Suffix -> shape, with levit_mm's sub-module names (``conv``/``linear``/``bn``);
-        formats rename the first component.  Fused units are one ``weight``/``bias``."""
+        formats rename the first component.  Fused units are one ``weight``/``bias``.
+        ``conv``: the conv form (LeViT-C), whose Linear+BN units are 1x1 convolutions."""
         o, i = self.out_dim, self.in_dim
         if self.kind == BIAS_TABLE:
             return {'attention_biases': (o, i)}
-        weight = (o, i, 3, 3) if self.kind == CONV_BN else (o, i)
+        if self.kind == CONV_BN:
+            weight = (o, i, 3, 3)
+        else:
+            weight = (o, i, 1, 1) if conv and self.kind == LINEAR_BN else (o, i)
         if fused:
             return {'weight': weight, 'bias': (o, )}
         if self.kind == BN_LINEAR:
