@@ -7,12 +7,24 @@
   state dict into the deploy layout (``tools/model_converters/levit_reparameterize.py``),
   and a deployed backbone or head applies it as it loads one, so a config with
   ``deploy=True`` takes either form.  Both routes share the arithmetic in
-  :mod:`levit_mm.folding`, and ``tests/test_deploy.py`` checks they agree.
+  :mod:`levit_mm.folding`, and ``tests/test_deploy.py`` checks they agree;
+* :func:`use_fastest_form` puts the backbone in whichever of its two forms (linear or
+  LeViT-C conv, one set of weights) runs faster on the input's device, by timing both.
 """
+import copy
+import time
+from typing import Dict, Tuple
+
 import torch
 import torch.nn as nn
 
+from .backbones import LeViT
 from .folding import DeployConversionError, fold_state_dict  # noqa: F401  (public names)
+from .forms import FORMS
+
+#: the forms' timings measured in this process: (backbone arch, deploy, device, input
+#: shape, dtype, threads) -> {form: best seconds}
+_MEASURED_FORMS: Dict[tuple, Dict[str, float]] = {}
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
@@ -42,3 +54,71 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
         if hasattr(module, 'materialise_biases'):
             module.materialise_biases()  # the graph reads cached biases as constants
     return torch.compile(model, fullgraph=True, dynamic=False, options={'freezing': True})
+
+
+def _backbones(model: nn.Module):
+    found = [m for m in model.modules() if isinstance(m, LeViT)]
+    if not found:
+        raise ValueError(f'{type(model).__name__} holds no LeViT backbone to choose a form '
+                         'for.')
+    return found
+
+
+def _sync(device: torch.device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def time_forms(model: nn.Module, example: torch.Tensor, iters: int = 5,
+               warmup: int = 2) -> Dict[str, float]:
+    """Best time (s) of ``model(example)`` with its LeViT backbone in each form.
+
+    The other form runs as a copy (its pointwise weights reshaped); the timed calls of the
+    two alternate, round by round, so a busy machine slows both alike.  Eval mode; the
+    model is left as it was.
+    """
+    current = _backbones(model)[0].form
+    models = {current: model}
+    for form in FORMS:
+        if form != current:
+            models[form] = copy.deepcopy(model)
+            for backbone in _backbones(models[form]):
+                backbone.to_form(form)
+    was_training = model.training
+    for m in models.values():
+        m.eval()
+    best = {form: float('inf') for form in models}
+    for round_ in range(warmup + iters):
+        for form, m in models.items():
+            _sync(example.device)
+            start = time.perf_counter()
+            m(example)
+            _sync(example.device)
+            if round_ >= warmup:
+                best[form] = min(best[form], time.perf_counter() - start)
+    model.train(was_training)
+    return best
+
+
+def use_fastest_form(model: nn.Module, example: torch.Tensor, iters: int = 5
+                     ) -> Tuple[str, Dict[str, float]]:
+    """Switch the model's LeViT backbone(s), in place, to the form that runs ``example``
+    faster on its device; returns ``(form, {form: seconds})``.
+
+    The choice is measured (:func:`time_forms`), once per process for each backbone
+    arch, deploy state, device, input shape, dtype and thread count, so call it with the
+    batch and size you will run, after :func:`switch_to_deploy` (folding changes the
+    balance) and before :func:`compile_for_inference`.
+    """
+    backbones = _backbones(model)
+    first = backbones[0]
+    key = (repr(first.arch), first.deploy, str(example.device), tuple(example.shape),
+           example.dtype, torch.get_num_threads())
+    timings = _MEASURED_FORMS.get(key)
+    if timings is None:
+        timings = _MEASURED_FORMS[key] = time_forms(model, example, iters)
+    form = min(timings, key=timings.get)
+    for backbone in backbones:
+        backbone.to_form(form)
+    return form, dict(timings)

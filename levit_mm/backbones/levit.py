@@ -7,7 +7,6 @@ Parameter names match mmpretrain 1.2.0's ``LeViT`` in both forms, so its release
 checkpoints load with every key used.
 """
 import contextlib
-import functools
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -34,10 +33,17 @@ FORM_BLOCKS = {
 }
 
 
-def run_modules(modules: List[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    for module in modules:
-        x = module(x)
-    return x
+class Layer:
+    """Some consecutive modules of a stage, called in turn (not a Module: it owns no
+    parameters, the stage does)."""
+
+    def __init__(self, modules: List[nn.Module]):
+        self.modules = modules
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.modules:
+            x = module(x)
+        return x
 
 
 @contextlib.contextmanager
@@ -61,10 +67,12 @@ def _batchnorm_stats_frozen(modules: List[nn.Module]):
                 norm.num_batches_tracked.copy_(count)
 
 
-def recompute_contexts(modules: List[nn.Module]):
-    """``context_fn`` of :func:`torch.utils.checkpoint.checkpoint`: the first forward runs
-    as usual, the recomputation with BatchNorm statistics frozen."""
-    return contextlib.nullcontext(), _batchnorm_stats_frozen(modules)
+def checkpoint(function, *args):
+    """``function(*args)`` keeping only its inputs for backward, which recomputes it: the
+    first forward runs as usual, the recomputation with BatchNorm statistics frozen."""
+    modules = function.modules if isinstance(function, Layer) else [function]
+    return cp.checkpoint(function, *args, use_reentrant=False, context_fn=lambda: (
+        contextlib.nullcontext(), _batchnorm_stats_frozen(modules)))
 
 
 def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
@@ -135,9 +143,10 @@ class LeViT(BaseBackbone):
             maps, the official ``levit_c.py`` and timm's ``levit_conv_*``).  Same
             parameters and outputs; either form's checkpoints load into either (pointwise
             weights are reshaped), and :meth:`to_form` switches a built model.
-        with_cp (bool): gradient checkpointing: in training, keep only each layer's input
-            (a layer is an attention and its MLP) and recompute the layer in backward;
-            slower, much less activation memory.  BatchNorm statistics are updated once.
+        with_cp (bool): gradient checkpointing: in training, keep only the inputs of the
+            stem and of each layer (an attention and its MLP) and recompute them in
+            backward; slower, less activation memory.  BatchNorm statistics are updated
+            once.
         deploy (bool): build directly in the folded (deploy) form.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')``.
@@ -249,13 +258,16 @@ class LeViT(BaseBackbone):
         if not (torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
             check_finite(x, 'LeViT input')
-        x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
+        if checkpointed:  # its full-resolution maps are the largest activations of all
+            x, inner = checkpoint(self.patch_embed, x, self.with_stem_out)
+        else:
+            x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
         outs = {STEM_INDEX: inner}
         linear = self.form == 'linear'
         # tokens as (B, H, W, C), or maps as contiguous (B, C, H, W) (the stem's output is
         # channels-last in memory, which the conv form's head reshapes cannot view)
         x = x.permute(0, 2, 3, 1) if linear else x.contiguous()
-        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for i, stage in enumerate(self.stages):
             x = self._run_checkpointed(stage, x) if checkpointed else stage(x)
             if i in self.out_indices:
@@ -268,9 +280,7 @@ class LeViT(BaseBackbone):
         modules = list(stage)
         step = self.modules_per_layer
         for start in range(0, len(modules), step):
-            layer = modules[start:start + step]
-            x = cp.checkpoint(run_modules, layer, x, use_reentrant=False,
-                              context_fn=functools.partial(recompute_contexts, layer))
+            x = checkpoint(Layer(modules[start:start + step]), x)
         return x
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:

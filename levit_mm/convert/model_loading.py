@@ -20,6 +20,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_from_http, load_fr
 
 from ..arch import PUBLISHED_ARCHS, same_tensors
 from ..finite import check_finite_weights
+from ..forms import pointwise_match
 from .checkpoint_io import (CheckpointFormatError, CheckpointUnavailableError,
                             mmengine_checkpoint_globals, unwrap_state_dict)
 from .converter import (DERIVED_SUFFIXES, detect_checkpoint, foreign_to_native,
@@ -101,11 +102,13 @@ def _refuse_other_variant(state: Dict[str, torch.Tensor], arch: dict) -> None:
 # ----------------------------------------------------------------------- strict loading
 def state_dict_mismatches(model: torch.nn.Module, state: Dict[str, torch.Tensor]
                           ) -> Tuple[List[Tuple[str, tuple, tuple]], List[str], List[str]]:
-    """``(shape_mismatches, missing, unexpected)`` of ``state`` against ``model``."""
+    """``(shape_mismatches, missing, unexpected)`` of ``state`` against ``model``; the
+    other LeViT form's pointwise weights fit (the model reshapes them as it loads)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith(DERIVED_SUFFIXES)}
     shapes = [(k, given[k], expected[k]) for k in expected
-              if k in given and given[k] != expected[k]]
+              if k in given and given[k] != expected[k]
+              and not pointwise_match(given[k], expected[k])]
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
     return shapes, missing, unexpected
