@@ -12,7 +12,9 @@ Models (random weights: speed does not depend on values):
 * levit_mm fp32 deploy (BN folded, heads merged), the same compiled
   (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
   autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32 and int8 (static
-  224 export with constant attention biases, all graph optimisations);
+  224 export with constant attention biases, all graph optimisations); the conv form
+  (LeViT-C, same weights as 1x1 convolutions) fp32 eager and compiled, and which form
+  :func:`levit_mm.deploy.use_fastest_form` would pick (the faster fp32 eager one);
 * peers, BN fused where they offer it: mmpretrain (``switch_to_deploy`` on the backbone;
   its head's ``switch_to_deploy`` is called directly, since building it with ``deploy=True``
   fails), timm ``levit_*`` and ``levit_conv_*`` (each ``fuse()``-able module replaced by its
@@ -27,6 +29,7 @@ peak and the rest at the fp32 peak.  A ceiling divided by the best peer is the l
 speed-up any implementation could show here.
 """
 import argparse
+import copy
 import os.path as osp
 import sys
 import tempfile
@@ -41,7 +44,7 @@ import torch.nn as nn  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
+from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS  # noqa: E402
 from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
 from levit_mm.support.analysis import (count_flops, linear_macs,  # noqa: E402
                                        roofline_images_per_s)
@@ -53,12 +56,13 @@ from levit_mm.support.precision import (bf16_autocast, native_bf16, num_threads,
 from levit_mm.support.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
-                  'levit_mm ort fp32', 'levit_mm ort int8')
+                  'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm conv fp32',
+                  'levit_mm conv compiled')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--archs', nargs='+', default=list(ARCH_SETTINGS),
+    parser.add_argument('--archs', nargs='+', default=list(PUBLISHED_ARCHS),
                         choices=list(ARCH_SETTINGS))
     parser.add_argument('--iters', type=int, default=10,
                         help='timed rounds (each runs every model once)')
@@ -94,6 +98,13 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
         models['levit_mm fp32'] = same(fp32)
     if 'levit_mm compiled' in names:
         models['levit_mm compiled'] = same(compile_for_inference(fp32))
+    if any(n.startswith('levit_mm conv') for n in names):
+        conv = copy.deepcopy(fp32)
+        conv.model.backbone.to_form('conv')
+        if 'levit_mm conv fp32' in names:
+            models['levit_mm conv fp32'] = same(conv)
+        if 'levit_mm conv compiled' in names:
+            models['levit_mm conv compiled'] = same(compile_for_inference(conv))
     if 'levit_mm bf16' in names:
 
         def bf16(x):
@@ -216,6 +227,12 @@ def run_arch(arch, args, peak, int8_peak, tmp_dir):
                 f'{gflop:.3f} GFLOP/img, best of {args.iters} interleaved rounds',
                 rows, ['model', 'img/s', 'vs best peer', 'GFLOP/s', '% of peak',
                        'top1 agree / max|dlogit| vs fp32'])
+    forms = {f: ips[n] for f, n in (('linear', 'levit_mm fp32'), ('conv', 'levit_mm conv fp32'))
+             if n in ips}
+    if len(forms) == 2:
+        print(f'faster form here (what levit_mm.deploy.use_fastest_form picks for this batch '
+              f'and thread count): {max(forms, key=forms.get)} '
+              f'(linear {forms["linear"]:.1f} img/s, conv {forms["conv"]:.1f} img/s)')
     if best_peer:
         print('ceilings (every multiply-add at the measured peak): fp32 '
               f'{ceilings["fp32"]:.1f} img/s = {ceilings["fp32"] / best_peer:.2f}x the best '
@@ -264,8 +281,9 @@ def main(argv=None):
         if not ours:
             continue
         best_ours = max(ours, key=ours.get)
-        fastest_fp32 = max((n for n in ('levit_mm fp32', 'levit_mm compiled') if n in ips),
-                           key=ips.get, default=None)
+        fastest_fp32 = max((n for n in ('levit_mm fp32', 'levit_mm compiled',
+                                        'levit_mm conv fp32', 'levit_mm conv compiled')
+                            if n in ips), key=ips.get, default=None)
         fp = ips.get(fastest_fp32)
         ceil = r['ceilings']
         rows.append([arch, f'{best_peer:.1f}' if best_peer else '-',
@@ -275,8 +293,9 @@ def main(argv=None):
                      best_ours,
                      f'{ours[best_ours] / best_peer:.2f}x' if best_peer else '-',
                      f'{ceil["int8"] / best_peer:.2f}x' if best_peer else '-'])
-    print_table(f'Summary (batch {args.batch}, 1 thread; fp32 = the faster of levit_mm fp32 '
-                'eager and compiled; ceiling = every multiply-add at the measured peak)', rows,
+    print_table(f'Summary (batch {args.batch}, 1 thread; fp32 = the fastest of levit_mm fp32 '
+                'eager and compiled, either form; ceiling = every multiply-add at the measured '
+                'peak)', rows,
                 ['arch', 'best peer img/s', 'fp32 vs peer', 'fp32 % of peak',
                  'fp32 ceiling vs peer', 'best levit_mm path', 'best path vs peer',
                  'int8 ceiling vs peer'])

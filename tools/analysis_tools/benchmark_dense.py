@@ -68,9 +68,11 @@ def measure(arch: str, size, repeats: int, threads: int) -> dict:
 
 def attention_cost(arch: str, size):
     """Tokens of the first stage and the bytes of one fp32 attention map there."""
-    from levit_mm.arch import ARCH_SETTINGS
-    tokens = math.ceil(size[0] / 16) * math.ceil(size[1] / 16)
-    heads = ARCH_SETTINGS[arch]['num_heads'][0]
+    from levit_mm.arch import resolve_arch
+    spec = resolve_arch(arch)
+    stride = spec['stem_stride']
+    tokens = math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
+    heads = spec['num_heads'][0]
     return tokens, heads * tokens**2 * 4 / 1e6
 
 
