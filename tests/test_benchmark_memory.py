@@ -2,12 +2,14 @@
 printed, only their presence asserted), and says so when asked for a GPU it does not have."""
 import re
 
+import pytest
 import torch
 from conftest import run_py
 
 TOOL = 'tools/analysis_tools/benchmark_memory.py'
 
 
+@pytest.mark.slow  # two fresh processes, each importing mmpretrain: about a minute here
 def test_memory_benchmark_small_case():
     result = run_py([TOOL, '--arch', '128s', '--cases', 'cls', '--batch', '2'])
     assert result.returncode == 0, result.stderr[-2000:]
