@@ -67,7 +67,7 @@ def _batchnorm_stats_frozen(modules: List[nn.Module]):
                 norm.num_batches_tracked.copy_(count)
 
 
-def checkpoint(function, *args):
+def checkpoint_call(function, *args):
     """``function(*args)`` keeping only its inputs for backward, which recomputes it: the
     first forward runs as usual, the recomputation with BatchNorm statistics frozen."""
     modules = function.modules if isinstance(function, Layer) else [function]
@@ -258,9 +258,9 @@ class LeViT(BaseBackbone):
         if not (torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
             check_finite(x, 'LeViT input')
-        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
-        if checkpointed:  # its full-resolution maps are the largest activations of all
-            x, inner = checkpoint(self.patch_embed, x, self.with_stem_out)
+        use_cp = self.with_cp and self.training and torch.is_grad_enabled()
+        if use_cp:  # its full-resolution maps are the largest activations of all
+            x, inner = checkpoint_call(self.patch_embed, x, self.with_stem_out)
         else:
             x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
         outs = {STEM_INDEX: inner}
@@ -269,7 +269,7 @@ class LeViT(BaseBackbone):
         # channels-last in memory, which the conv form's head reshapes cannot view)
         x = x.permute(0, 2, 3, 1) if linear else x.contiguous()
         for i, stage in enumerate(self.stages):
-            x = self._run_checkpointed(stage, x) if checkpointed else stage(x)
+            x = self._run_checkpointed(stage, x) if use_cp else stage(x)
             if i in self.out_indices:
                 outs[i] = x.permute(0, 3, 1, 2).contiguous() if linear else x
         return tuple(outs[i] for i in self.out_indices)
@@ -280,7 +280,7 @@ class LeViT(BaseBackbone):
         modules = list(stage)
         step = self.modules_per_layer
         for start in range(0, len(modules), step):
-            x = checkpoint(Layer(modules[start:start + step]), x)
+            x = checkpoint_call(Layer(modules[start:start + step]), x)
         return x
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
