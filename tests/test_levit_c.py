@@ -51,6 +51,31 @@ def record(arch, source, out, ref, tol):
     assert diff <= tol, f'{source} LeViT-{arch}: max |logit diff| {diff:.2e} > {tol}'
 
 
+# ------------------------------------------------------------------------------ layouts
+@pytest.mark.parametrize('arch', ARCHS)
+def test_conv_layout_tables_are_the_implementations_own(arch):
+    """The converter's conv-form key/shape tables equal what timm's ``levit_conv_*`` and
+    levit_mm's conv form save (training and deploy forms)."""
+    import timm
+    from levit_mm.arch import resolve_arch
+    from levit_mm.convert import FORMATS, expected_tensors
+    spec = resolve_arch(arch)
+
+    def table(fmt, fused=False, distilled=True):
+        return [(k, list(s)) for k, (_, _, s) in expected_tensors(
+            FORMATS[fmt], spec, fused, 1000, distilled, conv=True).items()]
+
+    def saved(state_dict):
+        return [(k, list(v.shape)) for k, v in state_dict.items()
+                if not k.endswith(('num_batches_tracked', 'attention_bias_idxs'))]
+
+    with torch.device('meta'):
+        assert table('timm') == saved(timm.create_model(f'levit_conv_{arch}').state_dict())
+        assert table('mmpretrain') == saved(build_classifier(arch, form='conv').state_dict())
+        deployed = build_classifier(arch, form='conv', deploy=True).state_dict()
+        assert table('mmpretrain', fused=True, distilled=False) == saved(deployed)
+
+
 # ------------------------------------------------------------------------------ parity
 @pytest.mark.parametrize('arch', [  # the two largest are slow on 2 shared cores
     a if a in ('128s', '128', '192') else pytest.param(a, marks=pytest.mark.slow)
