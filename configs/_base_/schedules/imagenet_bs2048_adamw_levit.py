@@ -17,9 +17,11 @@ optim_wrapper = dict(
         custom_keys={'.attention_biases': dict(decay_mult=0.0)}),
 )
 
+# Epoch e < 5 trains at 1e-6 + e / 5 * (peak - 1e-6), as timm's warm-up (mmengine's LinearLR
+# reaches its end value at its last epoch, `end - 1` = 5); cosine decay from epoch 6.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / 2e-3, by_epoch=True, end=5),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5),
+    dict(type='LinearLR', start_factor=1e-6 / 2e-3, by_epoch=True, begin=0, end=6),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=6),
 ]
 
 train_cfg = dict(by_epoch=True, max_epochs=1000, val_interval=1)
