@@ -206,3 +206,20 @@ def test_input_size_eval_crop_and_normalisation(cfg):
     assert INPUT_SIZE / resize.scale == 0.875
     assert cfg.data_preprocessor.mean == pytest.approx(MEAN, abs=1e-3)
     assert cfg.data_preprocessor.std == pytest.approx(STD, abs=1e-3)
+
+
+@pytest.mark.parametrize('name, sampler', [
+    ('finetune/levit-128s_ft_custom.py', 'RepeatAugSampler'),
+    ('finetune/levit-128s_ft-distill_custom.py', 'RepeatAugSampler'),
+    ('digits/levit-128s_digits.py', 'DefaultSampler'),  # no random augmentation to repeat
+    ('digits/levit-128s_digits_distill.py', 'DefaultSampler'),
+])
+def test_finetune_and_digits_configs_use_the_same_components(name, sampler):
+    cfg = Config.fromfile(f'{REPO}/configs/levit/{name}')
+    assert cfg.optim_wrapper.type == 'AGCOptimWrapper'
+    assert cfg.optim_wrapper.clip_grad.clip_factor == AGC_CLIP
+    (ema, ) = [h for h in cfg.custom_hooks if h['type'] == 'LeViTEMAHook']
+    assert ema['update_buffers'] and ema['evaluate_on_origin']
+    assert ema['momentum'] > 1 - EMA_DECAY  # a horizon shorter than ImageNet's, for a short run
+    assert any(h['type'] == 'RNGStateHook' for h in cfg.custom_hooks)
+    assert cfg.train_dataloader.sampler.type == sampler
