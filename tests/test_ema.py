@@ -83,6 +83,7 @@ def trained(tmp_path_factory):
     return config, work
 
 
+@pytest.mark.slow  # trains for a few iterations in a subprocess
 def test_checkpoint_holds_the_ema_of_every_iteration(trained):
     config, work = trained
     checkpoint = torch.load(work / f'iter_{ITERS}.pth', map_location='cpu', weights_only=False)
@@ -99,6 +100,7 @@ def test_checkpoint_holds_the_ema_of_every_iteration(trained):
     assert any('running_mean' in k for k in moved)  # BN statistics are averaged too
 
 
+@pytest.mark.slow  # trains for a few iterations in a subprocess
 def test_validation_reports_ema_and_raw_weights(trained):
     config, work = trained
     checkpoint = torch.load(work / f'iter_{ITERS}.pth', map_location='cpu', weights_only=False)
@@ -111,6 +113,7 @@ def test_validation_reports_ema_and_raw_weights(trained):
     assert record['accuracy/top1_origin'] == pytest.approx(top1(config, raw))
 
 
+@pytest.mark.slow  # trains for a few iterations in a subprocess
 def test_pretrained_loads_the_ema_weights(trained):
     from mmpretrain import get_model
 
