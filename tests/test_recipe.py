@@ -93,7 +93,6 @@ def official_lr(epoch: int, peak: float) -> float:
 
 
 def test_schedule_warmup_cosine_min_lr_epochs(cfg):
-    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR  # noqa: F401
     from mmengine.registry import PARAM_SCHEDULERS
     from timm.scheduler import CosineLRScheduler
     init_default_scope('mmpretrain')

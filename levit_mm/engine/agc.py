@@ -44,11 +44,12 @@ def adaptive_clip_grad_(parameters: Iterable[torch.Tensor], clip_factor: float,
         max_norm = unitwise_norm(p).clamp(min=eps).mul_(clip_factor)
         grad_norm = unitwise_norm(grad)
         over = grad_norm > max_norm
-        # max_norm >= clip_factor * eps > 0, so a clipped unit never divides by zero.
+        # The floor on grad_norm is timm's; it only matters where nothing is clipped.
         scale = torch.where(over, max_norm / grad_norm.clamp(min=1e-6), 1.0)
         grad.mul_(scale.to(grad.dtype))
         clipped.append(over.sum())
-    return int(sum(clipped)) if clipped else 0  # one device sync per step, not per tensor
+    # One device sync per step, not one per tensor.
+    return int(torch.stack(clipped).sum()) if clipped else 0
 
 
 class _AGCMixin:
