@@ -101,3 +101,15 @@ def test_norm_and_value_clipping_still_work_and_bad_agc_options_fail():
     with pytest.raises(ValueError, match='clip_factor'):
         AGCOptimWrapper(torch.optim.SGD([p], lr=1.0),
                         clip_grad=dict(type='agc', clip_factor=0.01, max_norm=1))
+
+
+def test_train_amp_flag_keeps_agc():
+    from mmengine.config import Config
+    from conftest import REPO
+    from tool_loading import load_tool
+    train = load_tool('tools/train.py')
+    config = f'{REPO}/configs/levit/levit-128s_8xb256_in1k.py'
+    cfg = train.merge_args(Config.fromfile(config), train.parse_args([config, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpAGCOptimWrapper'
+    assert cfg.optim_wrapper.clip_grad.type == 'agc'
+    assert OPTIM_WRAPPERS.get('AmpAGCOptimWrapper') is not None

@@ -3,11 +3,13 @@
 The hook evaluates the EMA weights by swapping them into the model in place.  mmengine does
 that through ``param.data.copy_()``, which leaves the tensor's version counter unchanged, so
 a cache keyed on it -- LeViT's per-grid attention-bias tensors -- still holds the bias made
-from the weights swapped out: validating the raw weights right after the EMA ones
-(``evaluate_on_origin=True``) then silently used the EMA bias tables.  Here the swap copies
-under ``no_grad`` on the tensors themselves, which bumps their versions.
+from the weights swapped out: whichever copy is evaluated right after the other one gets
+the other's bias tables (with ``evaluate_on_origin=True``, the raw weights were scored with
+the EMA tables after every validation).  Here every
+swap or copy between the two copies is an in-place copy under ``no_grad`` on the tensors
+themselves, which bumps their versions.
 
-Two more differences, both about ``tools/test.py``, which loads a checkpoint itself (its
+One more difference, for ``tools/test.py``, which loads a checkpoint itself (its
 ``state_dict`` holds the EMA weights; the raw ones sit in ``ema_state_dict``): when the EMA
 copy was never updated or loaded in this process, it is the very weights under test, so the
 test neither swaps nor repeats the pass as "origin" (that second pass would report the EMA
