@@ -44,7 +44,9 @@ def merge_args(cfg, args):
     """Fold the command-line flags into the config, the way mmpretrain's tools do."""
     set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # The recipe's AGC wrapper has a mixed-precision twin (levit_mm/engine/agc.py).
+        agc = cfg.optim_wrapper.get('type') == 'AGCOptimWrapper'
+        cfg.optim_wrapper.type = 'AmpAGCOptimWrapper' if agc else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.compile:
         cfg.compile = cfg.get('compile') or True
