@@ -117,7 +117,7 @@ def test_validation_reports_ema_and_raw_weights(trained):
 def test_pretrained_loads_the_ema_weights(trained):
     from mmpretrain import get_model
 
-    from levit_mm.engine.checkpoint_globals import mmengine_checkpoint_globals
+    from levit_mm.convert import mmengine_checkpoint_globals
     config, work = trained
     checkpoint = torch.load(work / f'iter_{ITERS}.pth', map_location='cpu', weights_only=False)
     with mmengine_checkpoint_globals():  # a training checkpoint (message hub included)
