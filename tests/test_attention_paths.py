@@ -136,3 +136,21 @@ def test_data_writes_are_seen_after_a_mode_switch():
     with torch.no_grad():
         torch.testing.assert_close(after, fresh(x)[0], atol=0, rtol=0)
     assert not torch.equal(before, after)
+
+
+@pytest.mark.slow
+def test_compile_for_inference_in_half_precision():
+    """The fp16 deploy model compiles (the CUDA-graph option is ignored on the CPU, where
+    this runs; the same call records and replays graphs on a GPU)."""
+    from levit_mm.deploy import compile_for_inference
+    from levit_mm.support.models import LogitsWrapper
+    torch._dynamo.reset()
+    model = switch_to_deploy(LogitsWrapper(randomize_(build_classifier('128s'), seed=2)))
+    model = model.eval().to(torch.bfloat16)
+    x = torch.randn(2, 3, 96, 96).to(torch.bfloat16)
+    with torch.no_grad():
+        eager = model(x)
+        compiled = compile_for_inference(model, cuda_graphs=True)
+        first, second = compiled(x).clone(), compiled(x)
+    torch.testing.assert_close(first, second, atol=0, rtol=0)
+    assert (first.float() - eager.float()).abs().max() <= 0.05 * eager.abs().max().float()
