@@ -35,25 +35,42 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     return model
 
 
-def compile_for_inference(model: nn.Module) -> nn.Module:
-    """``torch.compile`` a deployed model for CPU inference, weights frozen.
+def compile_for_inference(model: nn.Module, cuda_graphs: bool = False):
+    """``torch.compile`` a deployed model for inference, weights frozen, on the CPU or a
+    GPU, in whatever dtype the model has (``.half()``/``.to(torch.bfloat16)`` first).
 
-    Inductor then fuses what eager mode runs as separate passes (bias + softmax, the
+    Inductor fuses what eager mode runs as separate passes (bias + softmax, the
     activations, residual adds, the head split/merge copies) around the GEMMs: +4 to +8%
-    over eager at batch 16 on one core (``tools/analysis_tools/benchmark.py``).  The
+    over eager at batch 16 on one CPU core (``tools/analysis_tools/benchmark.py``).  The
     graph is compiled on the first call, which must run without autograd
     (``torch.inference_mode()`` or ``torch.no_grad()``) for the weights to be frozen into
     it; each new input shape compiles again (Dynamo allows
     ``torch._dynamo.config.recompile_limit`` shapes per forward function, counted over all
     compiled models in the process; ``torch._dynamo.reset()`` starts afresh).  Weights and
-    attention biases are read at compile time: compile after loading a checkpoint, not
-    before.
+    attention biases are read at compile time, as constants of the graph: compile after
+    loading a checkpoint, not before.
+
+    ``cuda_graphs=True`` (CUDA; ignored on the CPU) also records the compiled forward as a
+    CUDA graph and replays it, which removes the launch overhead that dominates small
+    batches.  The returned callable marks a new graph step before every call; the output
+    tensor of a call lives in the graph's memory pool and is overwritten by the next
+    call, so ``.clone()`` it to keep it.  The biases, being constants of the graph, cannot
+    be overwritten by a replay.
     """
     model.eval()
     for module in model.modules():
         if hasattr(module, 'materialise_biases'):
             module.materialise_biases()  # the graph reads cached biases as constants
-    return torch.compile(model, fullgraph=True, dynamic=False, options={'freezing': True})
+    compiled = torch.compile(model, fullgraph=True, dynamic=False,
+                             options={'freezing': True, 'triton.cudagraphs': cuda_graphs})
+    if not cuda_graphs:
+        return compiled
+
+    def replay(*args, **kwargs):
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(*args, **kwargs)
+
+    return replay
 
 
 def _backbones(model: nn.Module):

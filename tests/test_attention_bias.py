@@ -4,18 +4,11 @@ import itertools
 import pytest
 import torch
 
-from levit_mm.attention_bias import attention_bias, axis_offsets, subsampled_size, to_2tuple
+from levit_mm.attention_bias import attention_bias, table_index
 
 
-def official_bias_index(resolution, stride: int = 1) -> torch.Tensor:
-    """The ``attention_bias_idxs`` buffer of the official/mmpretrain/timm layout, built
-    from the package's separable per-axis offsets (what ``attention_bias`` gathers with)."""
-    res_h, res_w = to_2tuple(resolution)
-    q_h, q_w = subsampled_size((res_h, res_w), stride)
-    dy = axis_offsets(q_h, res_h, stride)
-    dx = axis_offsets(q_w, res_w, stride)
-    index = dy[:, None, :, None] * res_w + dx[None, :, None, :]
-    return index.reshape(q_h * q_w, res_h * res_w)
+def official_bias_index(res, stride):
+    return table_index((res, res), stride)
 
 
 def loop_index(res, stride):

@@ -25,6 +25,9 @@ def parse_args(argv=None):
                         help='resume from a checkpoint; without a path, from the latest '
                         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the training step (mmengine\'s `compile` key); '
+                        'the first iterations are slow while it compiles')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -41,8 +44,12 @@ def merge_args(cfg, args):
     """Fold the command-line flags into the config, the way mmpretrain's tools do."""
     set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # The recipe's AGC wrapper has a mixed-precision twin (levit_mm/engine/agc.py).
+        agc = cfg.optim_wrapper.get('type') == 'AGCOptimWrapper'
+        cfg.optim_wrapper.type = 'AmpAGCOptimWrapper' if agc else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.compile:
+        cfg.compile = cfg.get('compile') or True
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

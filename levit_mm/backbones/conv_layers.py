@@ -4,10 +4,10 @@ The same network as :mod:`.layers` with another tensor layout: every LinearBN be
 1x1 convolution + BatchNorm2d and the channel axis is 1.  Only what depends on the layout
 is here: the pointwise layer, and the attention forwards' two reshapes (channels into heads,
 heads back into channels).  Everything else is shared with the linear form: the blocks'
-constructors (given this pointwise layer), the bias tables and caches
-(:class:`.layers.BiasedAttentionBase`), the attention itself
-(:func:`.layers.biased_attention`, called with the same ``(B, heads, N, d)`` operands as the
-linear form), MLP, residuals and the stem.
+constructors (given this pointwise layer), the bias tables, their caches and the attention
+itself (:meth:`.layers.BiasedAttentionBase.attend`, called with the same
+``(B, heads, N, d)`` operands as the linear form, so the chunking of large grids and the
+compile/CUDA-graph rules apply alike), MLP, residuals and the stem.
 
 Parameter names equal the linear form's (the 1x1 convolution is called ``linear``), so one
 checkpoint serves both forms: pointwise weights are ``(out, in, 1, 1)`` here and
@@ -16,7 +16,7 @@ checkpoint serves both forms: pointwise weights are ``(out, in, 1, 1)`` here and
 import torch
 import torch.nn as nn
 
-from .layers import Attention, AttentionSubsample, biased_attention, fuse_conv_bn
+from .layers import Attention, AttentionSubsample, fuse_conv_bn
 
 
 class PointwiseConvBN(nn.Module):
@@ -61,8 +61,7 @@ class ConvAttention(Attention):
         _, _, H, W = x.shape
         q, k, v = channels_to_heads(self.qkv(x), self.num_heads).split(
             [self.key_dim, self.key_dim, self.d], dim=3)
-        bias = self.attention_bias((H, W), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
+        x = self.attend(q, k, v, (H, W), (H, W))
         return self.proj(heads_to_channels(x, H, W))
 
 
@@ -78,7 +77,5 @@ class ConvAttentionSubsample(AttentionSubsample):
                                                                     dim=3)
         q = self.q(x)
         Hq, Wq = q.shape[2:]
-        q = channels_to_heads(q, self.num_heads)
-        bias = self.attention_bias((Hq, Wq), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
+        x = self.attend(channels_to_heads(q, self.num_heads), k, v, (Hq, Wq), (H, W))
         return self.proj(heads_to_channels(x, Hq, Wq))

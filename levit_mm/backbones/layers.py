@@ -11,18 +11,20 @@ from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
-from mmcv.cnn.bricks import DropPath
+from torch.utils.checkpoint import checkpoint
 
 from ..arch import stem_channels
-from ..attention_bias import Size2, attention_bias, to_2tuple
+from ..attention_bias import Size2, attention_bias, subsampled_size, table_index, to_2tuple
 from ..folding import bn_module_scale_shift, fold_bn_after
 
 #: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
 #: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
 #: (one pass writing it, cheaper than the attention that reads it) rather than held.
 MAX_CACHED_BIAS_BYTES = 128 * 2**20
+#: Query/key pairs per sample and head above which attention runs in query-row chunks
+#: (16 MiB of fp32 scores: a 45x45 grid, stage 0 of a 720x720 input, still runs whole).
+ATTENTION_CHUNK_PAIRS = 2**22
 
 _CONSTANT_BIAS_WHEN_TRACING = contextvars.ContextVar('constant_bias', default=False)
 
@@ -109,15 +111,24 @@ def fuse_modules(module: nn.Module) -> nn.Module:
 
 
 class Residual(nn.Module):
-    """``x + drop_path(block(x))``."""
+    """``x + drop_path(block(x))``.
+
+    Stochastic depth is written into the residual add: one ``addcmul`` with a per-sample
+    keep mask scaled by ``1 / keep``, rather than a separate drop-path module's
+    rand/floor/div/mul and then the add (fewer ops per block in a training step).
+    """
 
     def __init__(self, block: nn.Module, drop_path_rate: float = 0.):
         super().__init__()
         self.block = block
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.drop_path_rate = drop_path_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.drop_path(self.block(x))
+        out = self.block(x)
+        if self.training and self.drop_path_rate > 0:
+            keep = 1 - self.drop_path_rate
+            mask = out.new_empty((out.shape[0], ) + (1, ) * (out.dim() - 1)).bernoulli_(keep)
+            return torch.addcmul(x, out, mask, value=1 / keep)
         if torch.is_grad_enabled():
             return x + out
         # Inference: the block's output is a fresh tensor; add into it, no new buffer.
@@ -159,23 +170,51 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     Written out rather than through ``F.scaled_dot_product_attention``: LeViT's value dim
     differs from its key dim, which rules out PyTorch's fused CPU kernel, and the
     fallback it then takes re-checks the float mask for ``-inf`` rows on every call
-    (``isneginf``/``all``/``where``), about a third of the attention's time.  Scaling
-    ``q`` (N x d) is cheaper than scaling the N x N scores, and the bias is added in place.
+    (``isneginf``/``all``/``where``), about a third of the attention's time.
+
+    Inference scales ``q`` (N x d, cheaper than the N x N scores) and adds the bias in
+    place, allocating nothing N x N but the scores; with autograd on, the scale and the
+    bias go into one ``add`` (one op fewer to record and to differentiate).  Either way
+    the bias is added in the scores' dtype, without a cast of its own.
     """
-    scores = torch.matmul(q * scale, k.transpose(-2, -1))
-    scores += bias
+    if torch.is_grad_enabled():
+        scores = torch.add(bias, torch.matmul(q, k.transpose(-2, -1)), alpha=scale)
+    else:
+        scores = torch.matmul(q * scale, k.transpose(-2, -1))
+        scores += bias
     return torch.matmul(scores.softmax(dim=-1), v)
 
 
+def chunk_rows(q_size: Size2, num_keys: int) -> Optional[int]:
+    """Query-grid rows per chunk so that one chunk's scores stay within
+    ``ATTENTION_CHUNK_PAIRS`` query/key pairs per sample and head; ``None`` when the whole
+    grid fits (every 224 classification grid does: chunking is for dense inputs)."""
+    if q_size[0] * q_size[1] * num_keys <= ATTENTION_CHUNK_PAIRS:
+        return None
+    return max(1, ATTENTION_CHUNK_PAIRS // (q_size[1] * num_keys))
+
+
 class BiasedAttentionBase(nn.Module):
-    """Owns the learned bias table and its derived, per-grid bias tensors.
+    """Owns the learned bias table, its derived per-grid bias tensors, and the attention
+    over a query/key grid pair.
 
     The table ``attention_biases`` (heads x trained offsets) is the only saved state.  Bias
-    tensors for a grid are derived: in training with autograd on they are rebuilt every call
-    (so the table gets gradients); otherwise they are cached per grid and dtype, and the cache
-    is emptied whenever the table's identity, device, storage or version counter changes, so
-    ``.to()``, ``.half()``, loading a checkpoint or an optimizer step never leave a stale
-    tensor behind.
+    tensors for a grid are derived:
+
+    * at the trained grid with autograd on (training), or while compiling, the bias is one
+      gather of the table with ``bias_idxs``, a non-saved buffer (it moves with the module,
+      and a compiled graph reads it as a constant);
+    * at other grids with autograd on, it is built from the table (the table gets
+      gradients through either);
+    * otherwise (inference) it is cached per grid and dtype, and the cache is emptied
+      whenever the table's identity, device, storage or version counter changes, and on
+      ``train()``/``eval()``, so ``.to()``, ``.half()``, loading a checkpoint, an optimizer
+      step or an EMA swap (``param.data`` writes, which bump no version) never leave a
+      stale tensor behind.
+
+    Large grids (dense inputs) are attended in chunks of query rows
+    (:func:`chunk_rows`), so no ``N x N`` score map is ever whole in memory; with autograd
+    on, each chunk is recomputed in backward (``torch.utils.checkpoint``) instead of kept.
     """
 
     def _init_heads(self, num_heads: int, key_dim: int, attn_ratio: float, resolution,
@@ -188,13 +227,17 @@ class BiasedAttentionBase(nn.Module):
         self.dh = self.d * num_heads
         self.trained_resolution: Size2 = to_2tuple(resolution)
         self.stride = stride
-        num_offsets = self.trained_resolution[0] * self.trained_resolution[1]
-        self.attention_biases = nn.Parameter(torch.zeros(num_heads, num_offsets))
+        trained = self.trained_resolution
+        self.trained_grids = (subsampled_size(trained, stride), trained)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, trained[0] * trained[1]))
+        self.register_buffer('bias_idxs', table_index(trained, stride), persistent=False)
         self._bias_cache: Dict[tuple, torch.Tensor] = {}
 
     def attention_bias(self, q_size: Size2, k_size: Size2,
-                       dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype``."""
+                       dtype: Optional[torch.dtype] = None,
+                       q_rows: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype`` (with autograd on:
+        in the table's dtype); ``q_rows`` keeps the queries of those query-grid rows."""
         table = self.attention_biases
         dtype = dtype or table.dtype
         if torch.jit.is_tracing():
@@ -202,20 +245,29 @@ class BiasedAttentionBase(nn.Module):
                 # Dynamic-shape export: the graph builds the bias from the traced sizes;
                 # traced sizes must not become cache keys.
                 return attention_bias(table, self.trained_resolution, q_size, k_size,
-                                      self.stride).to(dtype)
+                                      self.stride, q_rows).to(dtype)
             q_size = tuple(int(s) for s in q_size)
             k_size = tuple(int(s) for s in k_size)
-        if torch.compiler.is_compiling() and not self.training:
+        compiling = torch.compiler.is_compiling()
+        if compiling and not self.training:
             # A compiled inference graph reads the finished bias (the table-state check
             # below would break the graph); like the compiler's frozen weights it is
             # fixed at compile time, so recompile after changing the table.
             cached = self._bias_cache.get((q_size, k_size, dtype))
             if cached is not None:
-                return cached
-        if self.training and torch.is_grad_enabled() or torch.compiler.is_compiling():
-            bias = attention_bias(table, self.trained_resolution, q_size, k_size,
-                                  self.stride)
-            return bias.to(dtype)
+                return _rows(cached, q_size, q_rows)
+        if torch.is_grad_enabled() and table.requires_grad or compiling:
+            if q_rows is None and (q_size, k_size) == self.trained_grids:
+                return table[:, self.bias_idxs]
+            return attention_bias(table, self.trained_resolution, q_size, k_size,
+                                  self.stride, q_rows)
+        return _rows(self._cached_bias(q_size, k_size, dtype, q_rows), q_size, q_rows)
+
+    def _cached_bias(self, q_size: Size2, k_size: Size2, dtype: torch.dtype,
+                     q_rows) -> torch.Tensor:
+        """The whole grid's bias from the cache (built if it fits the budget); a grid too
+        large to cache is built for ``q_rows`` only."""
+        table = self.attention_biases
         # Entries made from an older table (optimizer step, load, new device) are dropped
         # as soon as the table changes, so they never pile up.
         table_state = (id(table), table.device, table.data_ptr(), table._version)
@@ -224,11 +276,42 @@ class BiasedAttentionBase(nn.Module):
             self._bias_cache_state = table_state
         key = (q_size, k_size, dtype)
         bias = self._bias_cache.get(key)
-        if bias is None:
-            bias = attention_bias(table.detach(), self.trained_resolution, q_size,
-                                  k_size, self.stride).to(dtype)
-            self._remember_bias(key, bias)
+        if bias is not None:
+            return bias
+        num_bytes = (table.shape[0] * q_size[0] * q_size[1] * k_size[0] * k_size[1]
+                     * torch.empty((), dtype=dtype).element_size())
+        if q_rows is not None and num_bytes > MAX_CACHED_BIAS_BYTES:
+            return attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
+                                  self.stride, q_rows).to(dtype)
+        bias = attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
+                              self.stride).to(dtype)
+        self._remember_bias(key, bias)
         return bias
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_size: Size2,
+               k_size: Size2) -> torch.Tensor:
+        """``softmax(scale * q k^T + bias) v`` over the grids, in query-row chunks where
+        the score maps would be large."""
+        rows = chunk_rows(q_size, k_size[0] * k_size[1])
+        if rows is None:
+            return biased_attention(q, k, v, self.attention_bias(q_size, k_size, q.dtype),
+                                    self.scale)
+        recompute = torch.is_grad_enabled() and (
+            q.requires_grad or self.attention_biases.requires_grad)
+        outs = []
+        for first in range(0, q_size[0], rows):
+            end = min(first + rows, q_size[0])
+            q_chunk = q[:, :, first * q_size[1]:end * q_size[1]]
+            if recompute:
+                outs.append(checkpoint(self._attend_rows, q_chunk, k, v, q_size, k_size,
+                                       (first, end), use_reentrant=False))
+            else:
+                outs.append(self._attend_rows(q_chunk, k, v, q_size, k_size, (first, end)))
+        return torch.cat(outs, dim=2)
+
+    def _attend_rows(self, q, k, v, q_size, k_size, q_rows):
+        bias = self.attention_bias(q_size, k_size, q.dtype, q_rows)
+        return biased_attention(q, k, v, bias, self.scale)
 
     def _remember_bias(self, key: tuple, bias: torch.Tensor):
         """Keep ``bias`` within the byte budget, evicting the oldest entries first."""
@@ -244,6 +327,13 @@ class BiasedAttentionBase(nn.Module):
     def clear_bias_cache(self):
         self._bias_cache.clear()
 
+    def train(self, mode: bool = True):
+        # Writes through ``param.data`` (mmengine's EMAHook swaps weights that way) bump no
+        # version counter; every validation or test loop switches modes first, so a cache
+        # never outlives one.
+        self.clear_bias_cache()
+        return super().train(mode)
+
     def _apply(self, fn, *args, **kwargs):
         self.clear_bias_cache()
         return super()._apply(fn, *args, **kwargs)
@@ -254,6 +344,13 @@ class BiasedAttentionBase(nn.Module):
         state_dict.pop(prefix + 'attention_bias_idxs', None)
         self.clear_bias_cache()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _rows(bias: torch.Tensor, q_size: Size2, q_rows) -> torch.Tensor:
+    """The bias rows of query-grid rows ``q_rows`` (all of them for ``None``)."""
+    if q_rows is None or bias.shape[1] != q_size[0] * q_size[1]:
+        return bias
+    return bias[:, q_rows[0] * q_size[1]:q_rows[1] * q_size[1]]
 
 
 class Attention(BiasedAttentionBase):
@@ -271,8 +368,7 @@ class Attention(BiasedAttentionBase):
         B, H, W, _ = x.shape
         qkv = self.qkv(x).view(B, H * W, self.num_heads, -1)
         q, k, v = qkv.transpose(1, 2).split([self.key_dim, self.key_dim, self.d], dim=3)
-        bias = self.attention_bias((H, W), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
+        x = self.attend(q, k, v, (H, W), (H, W))
         return self.proj(x.transpose(1, 2).reshape(B, H, W, self.dh))
 
 
@@ -297,8 +393,7 @@ class AttentionSubsample(BiasedAttentionBase):
         q = self.q(x)
         Hq, Wq = q.shape[1:3]
         q = q.reshape(B, Hq * Wq, self.num_heads, self.key_dim).transpose(1, 2)
-        bias = self.attention_bias((Hq, Wq), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
+        x = self.attend(q, k, v, (Hq, Wq), (H, W))
         return self.proj(x.transpose(1, 2).reshape(B, Hq, Wq, self.dh))
 
 

@@ -172,9 +172,14 @@ class Teacher:
                                    align_corners=False)
         return inputs
 
+    @torch.compiler.disable
     @torch.no_grad()
     def logits(self, inputs: torch.Tensor, student_preprocessor=None) -> torch.Tensor:
-        """Teacher logits for the (already batch-augmented) student inputs."""
+        """Teacher logits for the (already batch-augmented) student inputs.
+
+        Never traced when the student's training step is compiled (``compile=True``):
+        building the teacher reads configs and files, and its network is not the
+        student's graph; it runs eagerly, as a frozen function of the inputs."""
         model = self.build()
         model.eval()  # whatever anyone did to it, the teacher predicts in eval mode
         first = next(model.parameters(), None)

@@ -69,11 +69,13 @@ class MMPretrainLeViT(nn.Module):
         return self.head((self.backbone(x)[-1].mean(dim=(2, 3)), ))
 
 
-def build_timm(arch: str, conv: bool = False, fused: bool = True) -> nn.Module:
+def build_timm(arch: str, conv: bool = False, fused: bool = True, **kwargs) -> nn.Module:
     """timm's ``levit_<arch>`` (or ``levit_conv_<arch>``), each ``fuse()``-able module
-    replaced by its fused layer."""
+    replaced by its fused layer (``fused=False``: the training form; ``kwargs`` go to
+    ``timm.create_model``)."""
     import timm
-    model = timm.create_model(f'levit_{"conv_" if conv else ""}{arch}', pretrained=False)
+    model = timm.create_model(f'levit_{"conv_" if conv else ""}{arch}', pretrained=False,
+                              **kwargs)
     return fuse_modules(model.eval()) if fused else model
 
 

@@ -1,9 +1,20 @@
-"""CPU inference speed of levit_mm beside mmpretrain's, timm's and Hugging Face's LeViT.
+"""Speed of levit_mm beside mmpretrain's, timm's and Hugging Face's LeViT, CPU or GPU.
 
     python tools/analysis_tools/benchmark.py [--archs 128s 256] [--iters 10] [--quick]
+    python tools/analysis_tools/benchmark.py --train            # + training-step table
+    python tools/analysis_tools/benchmark.py --device cuda      # the paper's GPU protocol
 
-The paper's protocol: one thread, batch 16, 224x224, warm-up, then images/s; plus batch-1
-latency with two threads.  Everything runs in one process, and the timed runs of all
+CPU (default), the paper's protocol: one thread, batch 16, 224x224, warm-up, then
+images/s; plus batch-1 latency with two threads.  With ``--train``, a training-step table:
+aten ops dispatched per step (a hardware-independent measure of launch overhead) and step
+time, levit_mm vs timm, eager and compiled.
+
+GPU (``--device cuda``): AMP, batch 1024 (or the largest power of two that fits),
+224x224, all archs in one process, interleaved CUDA timing: levit_mm deploy (fp16
+autocast), fp16 weights, compiled, CUDA graphs vs mmpretrain, timm (eager and compiled)
+and Hugging Face; batch-1 latency; and the training-step table (bf16 autocast, batch 256:
+img/s and peak memory, levit_mm vs timm, eager and compiled).  Without a GPU it says so in
+one line and exits with status 2.  Everything runs in one process, and the timed runs of all
 models are *interleaved* (one batch of each model per round, the best round kept), so a
 busy machine slows every model alike and the ratios stay meaningful.
 
@@ -46,6 +57,9 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import levit_mm  # noqa: E402,F401
 from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS  # noqa: E402
 from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
+from levit_mm.support.benchmarking import (gpu_inference_models, print_table,  # noqa: E402
+                                           time_interleaved, training_steps)
+from levit_mm.support.op_count import count_ops  # noqa: E402
 from levit_mm.support.analysis import (count_flops, linear_macs,  # noqa: E402
                                        roofline_images_per_s)
 from levit_mm.support.models import PEERS, LogitsWrapper, build_classifier  # noqa: E402
@@ -75,9 +89,18 @@ def parse_args(argv=None):
                         help='skip the batch-1, two-thread latency table')
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: batch 2, 1 warm-up, 1 round, small peak matmul')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--train', action='store_true',
+                        help='CPU: also the training-step table (always on with cuda)')
+    parser.add_argument('--train-batch', type=int, default=None,
+                        help='training batch (default: 256 on cuda, 16 on cpu)')
+    parser.add_argument('--no-compile', action='store_true',
+                        help='skip the compiled training steps (compiling takes minutes)')
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.warmup, args.iters = 2, 1, 1
+    if args.train_batch is None:
+        args.train_batch = 256 if args.device == 'cuda' else (2 if args.quick else 16)
     return args
 
 
@@ -131,23 +154,6 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
 
 
 # ----------------------------------------------------------------------------- timing
-def time_interleaved(models: Dict[str, Callable], x: torch.Tensor, warmup: int,
-                     iters: int) -> Dict[str, float]:
-    """Best wall time (s) per model over ``iters`` rounds, each round running every model
-    once in turn."""
-    best = {name: float('inf') for name in models}
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in models.values():
-                fn(x)
-        for _ in range(iters):
-            for name, fn in models.items():
-                start = time.perf_counter()
-                fn(x)
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def matmul_peak_gflops(n: int = 2048, iters: int = 3) -> float:
     """One-thread fp32 sgemm GFLOP/s (2 n^3 flops per product), best of ``iters``."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -181,16 +187,6 @@ def model_gflops(arch: str, size: int) -> float:
 
 
 # ----------------------------------------------------------------------------- report
-def print_table(title, rows, header):
-    print(f'\n{title}')
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = '  '.join(h.ljust(w) for h, w in zip(header, widths))
-    print(line)
-    print('-' * len(line))
-    for r in rows:
-        print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
-
-
 def run_arch(arch, args, peak, int8_peak, tmp_dir):
     # Each arch's compiled model recompiles the same forward code for three input shapes;
     # forget the previous arch's graphs so Dynamo's per-function recompile limit is not hit.
@@ -255,10 +251,111 @@ def run_arch(arch, args, peak, int8_peak, tmp_dir):
     return result
 
 
+# ----------------------------------------------------------------------------- training
+def run_training(args) -> Dict[str, dict]:
+    """Training-step table: img/s (and peak memory on a GPU) and aten ops per step."""
+    device, cuda = args.device, args.device == 'cuda'
+    amp = torch.bfloat16 if cuda else None
+    modes = (False, ) if args.no_compile else (False, True)
+    results = {}
+    for arch in args.archs:
+        torch._dynamo.reset()
+        x = torch.randn(args.train_batch, 3, args.size, args.size, device=device)
+        steps = training_steps(arch, args.train_batch, device, amp, compiled=modes)
+        ops = {name: sum(count_ops(lambda s=step: s(x)).values())
+               for name, step in steps.items() if name.endswith('eager')}
+        best = time_interleaved(steps, x, args.warmup, args.iters, device, inference=False)
+        memory = {}
+        if cuda:
+            for name, step in steps.items():  # alone, so the peak is this step's own
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                step(x)
+                torch.cuda.synchronize()
+                memory[name] = torch.cuda.max_memory_allocated() / 2**30
+        timm_eager = args.train_batch / best['timm eager']
+        timm_compiled = args.train_batch / best['timm compiled'] if 'timm compiled' in best \
+            else None
+        rows = []
+        for name, seconds in sorted(best.items(), key=lambda kv: kv[1]):
+            ips = args.train_batch / seconds
+            rows.append([name, f'{ips:.1f}', f'{ips / timm_eager:.2f}x',
+                         f'{ips / timm_compiled:.2f}x' if timm_compiled else '-',
+                         f'{memory[name]:.2f}' if name in memory else '-',
+                         str(ops.get(name, ''))])
+        print_table(f'LeViT-{arch.upper()} training step: batch {args.train_batch}, '
+                    f'{"bf16 autocast" if cuda else "fp32"}, AdamW, drop path 0.1, both heads '
+                    f'on labels ({device}; best of {args.iters} interleaved rounds)', rows,
+                    ['model', 'img/s', 'vs timm eager', 'vs timm compiled', 'peak GiB',
+                     'aten ops/step'])
+        results[arch] = dict(ips={n: args.train_batch / t for n, t in best.items()}, ops=ops,
+                             memory=memory)
+    return results
+
+
+# ----------------------------------------------------------------------------- GPU
+def fitting_batch(fn, size: int, device: str, start: int = 1024) -> int:
+    """The largest power of two up to ``start`` that ``fn`` runs without running out of
+    memory."""
+    batch = start
+    while batch > 1:
+        try:
+            with torch.inference_mode():
+                fn(torch.randn(batch, 3, size, size, device=device))
+            torch.cuda.synchronize()
+            return batch
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            batch //= 2
+    return batch
+
+
+def run_gpu_inference(args) -> Dict[str, dict]:
+    results = {}
+    for arch in args.archs:
+        torch._dynamo.reset()
+        models = gpu_inference_models(arch)
+        batch = min(fitting_batch(fn, args.size, 'cuda') for fn in models.values())
+        x = torch.randn(batch, 3, args.size, args.size, device='cuda')
+        best = time_interleaved(models, x, args.warmup, args.iters, 'cuda')
+        x1 = torch.randn(1, 3, args.size, args.size, device='cuda')
+        latency = time_interleaved(models, x1, args.warmup, max(args.iters * 2, 1), 'cuda')
+        ips = {name: batch / t for name, t in best.items()}
+        peer_ips = max(v for n, v in ips.items() if not n.startswith('levit_mm'))
+        timm_compiled = ips.get('timm compiled fp16')
+        peer_latency = min(v for n, v in latency.items() if not n.startswith('levit_mm'))
+        rows = [[name, f'{value:.0f}', f'{value / peer_ips:.2f}x',
+                 f'{value / timm_compiled:.2f}x' if timm_compiled else '-',
+                 f'{1000 * latency[name]:.2f}', f'{peer_latency / latency[name]:.2f}x']
+                for name, value in sorted(ips.items(), key=lambda kv: -kv[1])]
+        print_table(f'LeViT-{arch.upper()} GPU inference: batch {batch}, {args.size}x'
+                    f'{args.size}, fp16 (best of {args.iters} interleaved rounds)', rows,
+                    ['model', 'img/s', 'vs best peer', 'vs timm compiled',
+                     'batch-1 ms', 'latency vs best peer'])
+        results[arch] = dict(ips=ips, latency=latency, batch=batch)
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
     init_default_scope('mmpretrain')
+    if args.device == 'cuda':
+        if not torch.cuda.is_available():
+            print('error: --device cuda: no CUDA device is available here '
+                  '(torch.cuda.is_available() is False); run it on a GPU machine.',
+                  file=sys.stderr)
+            sys.exit(2)
+        print(f'torch {torch.__version__}, {torch.cuda.get_device_name()}')
+        run_gpu_inference(args)
+        return run_training(args)
+    result = run_cpu_inference(args)
+    if args.train:
+        run_training(args)
+    return result
+
+
+def run_cpu_inference(args):
     peak = matmul_peak_gflops(512 if args.quick else 2048)
     print(f'torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}'
           f', native bf16: {native_bf16()}')
@@ -299,6 +396,7 @@ def main(argv=None):
                 ['arch', 'best peer img/s', 'fp32 vs peer', 'fp32 % of peak',
                  'fp32 ceiling vs peer', 'best levit_mm path', 'best path vs peer',
                  'int8 ceiling vs peer'])
+    return summary
 
 
 if __name__ == '__main__':
