@@ -1,9 +1,12 @@
-"""LeViT building blocks.
+"""LeViT building blocks, in both forms.
 
 Module and attribute names follow mmpretrain 1.2.0's LeViT, so its checkpoints (and the
-official ones, through the converter) load key for key.  Tokens travel between blocks as
-``(B, H, W, C)``: linear layers act on the last axis, and every block reads the grid size
-from the tensor itself, which is what lets the model run at any input size.
+official ones, through the converter) load key for key.  In the linear form tokens travel
+between blocks as ``(B, H, W, C)`` and linear layers act on the last axis; in the conv form
+(LeViT-C) they are ``(B, C, H, W)`` maps and 1x1 convolutions act on axis 1.  The blocks
+take the pointwise layer (:class:`LinearBN` or :class:`PointwiseConvBN`) as an argument and
+read the channel axis from it; nothing else differs.  Every block reads the grid size from
+the tensor itself, which is what lets the model run at any input size.
 """
 import contextlib
 import contextvars
@@ -98,6 +101,49 @@ class LinearBN(nn.Module):
         fused.weight.copy_(folded_weight)
         fused.bias.copy_(folded_bias)
         return fused
+
+
+class PointwiseConvBN(nn.Module):
+    """:class:`LinearBN` for ``(B, C, H, W)`` maps (the conv form): a 1x1 convolution,
+    called ``linear`` so both forms share parameter names (weights ``(out, in, 1, 1)``
+    here, ``(out, in)`` there), followed by BatchNorm2d.  Folds into one 1x1 convolution."""
+
+    #: the channel axis is 1
+    channels_last = False
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Conv2d(in_features, out_features, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.linear(x))
+
+    def fuse(self) -> nn.Conv2d:
+        return fuse_conv_bn(self.linear, self.bn)
+
+
+def grid_size(x: torch.Tensor, channels_last: bool) -> Size2:
+    """``(H, W)`` of ``(B, H, W, C)`` tokens or of a ``(B, C, H, W)`` map."""
+    return (x.shape[1], x.shape[2]) if channels_last else (x.shape[2], x.shape[3])
+
+
+def split_heads(x: torch.Tensor, num_heads: int, channels_last: bool) -> torch.Tensor:
+    """``(B, H, W, heads * d)`` or ``(B, heads * d, H, W)`` -> ``(B, heads, H * W, d)``, a
+    view; channels are head-major in both forms, so one set of weights splits alike."""
+    if channels_last:
+        B, H, W, _ = x.shape
+        return x.reshape(B, H * W, num_heads, -1).transpose(1, 2)
+    B, _, H, W = x.shape
+    return x.reshape(B, num_heads, -1, H * W).transpose(-2, -1)
+
+
+def merge_heads(x: torch.Tensor, size: Size2, channels_last: bool) -> torch.Tensor:
+    """``(B, heads, H * W, d)`` -> ``(B, H, W, heads * d)`` or ``(B, heads * d, H, W)``."""
+    B, heads, _, d = x.shape
+    if channels_last:
+        return x.transpose(1, 2).reshape(B, size[0], size[1], heads * d)
+    return x.transpose(-2, -1).reshape(B, heads * d, size[0], size[1])
 
 
 def fuse_modules(module: nn.Module) -> nn.Module:
@@ -354,22 +400,24 @@ def _rows(bias: torch.Tensor, q_size: Size2, q_rows) -> torch.Tensor:
 
 
 class Attention(BiasedAttentionBase):
-    """Multi-head self-attention with a learned relative-position bias."""
+    """Multi-head self-attention with a learned relative-position bias, on tokens or maps
+    (``pointwise``: :class:`LinearBN` or :class:`PointwiseConvBN`)."""
 
     def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
                  act_cfg: dict = dict(type='HSwish'), resolution=14,
                  pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=1)
+        self.channels_last = pointwise.channels_last
         self.qkv = pointwise(dim, self.dh + 2 * key_dim * num_heads)
         self.proj = nn.Sequential(build_activation_layer(act_cfg), pointwise(self.dh, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        qkv = self.qkv(x).view(B, H * W, self.num_heads, -1)
-        q, k, v = qkv.transpose(1, 2).split([self.key_dim, self.key_dim, self.d], dim=3)
-        x = self.attend(q, k, v, (H, W), (H, W))
-        return self.proj(x.transpose(1, 2).reshape(B, H, W, self.dh))
+        size = grid_size(x, self.channels_last)
+        q, k, v = split_heads(self.qkv(x), self.num_heads, self.channels_last).split(
+            [self.key_dim, self.key_dim, self.d], dim=3)
+        x = self.attend(q, k, v, size, size)
+        return self.proj(merge_heads(x, size, self.channels_last))
 
 
 class AttentionSubsample(BiasedAttentionBase):
@@ -380,6 +428,7 @@ class AttentionSubsample(BiasedAttentionBase):
                  stride: int = 2, resolution=14, pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=stride)
+        self.channels_last = pointwise.channels_last
         self.kv = pointwise(in_dim, self.dh + key_dim * num_heads)
         self.q = nn.Sequential(Subsample(stride, pointwise.channels_last),
                                pointwise(in_dim, key_dim * num_heads))
@@ -387,14 +436,14 @@ class AttentionSubsample(BiasedAttentionBase):
                                   pointwise(self.dh, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        kv = self.kv(x).view(B, H * W, self.num_heads, -1)
-        k, v = kv.transpose(1, 2).split([self.key_dim, self.d], dim=3)
+        channels_last = self.channels_last
+        k_size = grid_size(x, channels_last)
+        k, v = split_heads(self.kv(x), self.num_heads, channels_last).split(
+            [self.key_dim, self.d], dim=3)
         q = self.q(x)
-        Hq, Wq = q.shape[1:3]
-        q = q.reshape(B, Hq * Wq, self.num_heads, self.key_dim).transpose(1, 2)
-        x = self.attend(q, k, v, (Hq, Wq), (H, W))
-        return self.proj(x.transpose(1, 2).reshape(B, Hq, Wq, self.dh))
+        q_size = grid_size(q, channels_last)
+        x = self.attend(split_heads(q, self.num_heads, channels_last), k, v, q_size, k_size)
+        return self.proj(merge_heads(x, q_size, channels_last))
 
 
 class Stem(nn.Module):

@@ -1,8 +1,9 @@
 """The LeViT backbone (Graham et al., ICCV 2021), at any input size, in either form.
 
 The architectures are data (:mod:`levit_mm.arch`); one builder turns any of them, or a
-user's dict, into modules, in the linear form (``(B, H, W, C)`` tokens, :mod:`.layers`)
-or the conv form, LeViT-C (``(B, C, H, W)`` maps, 1x1 convolutions, :mod:`.conv_layers`).
+user's dict, into modules, in the linear form (``(B, H, W, C)`` tokens) or the conv form,
+LeViT-C (``(B, C, H, W)`` maps, 1x1 convolutions): the same blocks (:mod:`.layers`) given
+another pointwise layer.
 Parameter names match mmpretrain 1.2.0's ``LeViT`` in both forms, so its released
 checkpoints load with every key used.
 """
@@ -21,16 +22,12 @@ from ..attention_bias import subsampled_size, to_2tuple
 from ..finite import check_finite
 from ..folding import fold_on_load
 from ..forms import check_form, match_form_on_load
-from .conv_layers import ConvAttention, ConvAttentionSubsample, PointwiseConvBN
 from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase, LinearBN,
-                     Residual, Stem, fuse_modules)
+                     PointwiseConvBN, Residual, Stem, fuse_modules)
 
 STEM_INDEX = 'stem'
-#: form -> (attention, shrinking attention, pointwise Conv/Linear+BN)
-FORM_BLOCKS = {
-    'linear': (Attention, AttentionSubsample, LinearBN),
-    'conv': (ConvAttention, ConvAttentionSubsample, PointwiseConvBN),
-}
+#: form -> its pointwise Linear/Conv+BN (which also says where the channel axis is)
+FORM_POINTWISE = {'linear': LinearBN, 'conv': PointwiseConvBN}
 
 
 class Layer:
@@ -82,7 +79,7 @@ def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float
     Stage ``i > 0`` starts with a shrinking attention (heads ``embed_dims[i-1] //
     key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
     """
-    Attention, AttentionSubsample, pointwise = FORM_BLOCKS[check_form(form)]
+    pointwise = FORM_POINTWISE[check_form(form)]
     stages = nn.ModuleList()
     grids = stage_grids(len(spec['embed_dims']), img_size, spec['stem_stride'])
     for i, (dim, key_dim, depth, heads) in enumerate(
@@ -93,13 +90,14 @@ def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float
             prev = spec['embed_dims'][i - 1]
             blocks.append(AttentionSubsample(prev, dim, key_dim, down_heads(spec, i),
                                              attn_ratio=DOWN_ATTN_RATIO, act_cfg=act_cfg,
-                                             stride=DOWN_STRIDE, resolution=grids[i - 1]))
+                                             stride=DOWN_STRIDE, resolution=grids[i - 1],
+                                             pointwise=pointwise))
             if mlp_ratio > 0:
                 blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
                                        drop_path_rate))
         for _ in range(depth):
             blocks.append(Residual(
-                Attention(dim, key_dim, heads, attn_ratio, act_cfg, grids[i]),
+                Attention(dim, key_dim, heads, attn_ratio, act_cfg, grids[i], pointwise),
                 drop_path_rate))
             if mlp_ratio > 0:
                 blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
