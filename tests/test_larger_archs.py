@@ -128,12 +128,17 @@ SMALL_S8 = dict(embed_dims=[64, 96, 128], num_heads=[2, 3, 4], depths=[1, 1, 1],
 
 @pytest.mark.parametrize('arch, size', [
     ('384_s8', (224, 320)),
+    pytest.param('384_s8', (333, 500), marks=pytest.mark.slow),
     (SMALL_S8, (224, 320)),
     (SMALL_S8, (333, 500)),
     (SMALL_S8, (100, 37)),
-], ids=['384_s8-224x320', 's8-224x320', 's8-333x500', 's8-100x37'])
+    pytest.param(SMALL_S8, (800, 1333), marks=pytest.mark.slow),
+], ids=['384_s8-224x320', '384_s8-333x500', 's8-224x320', 's8-333x500', 's8-100x37',
+        's8-800x1333'])
 def test_stride8_any_size(arch, size):
-    """Stage i of a stride-8 stem is at stride 8 * 2^i; 'stem' is the stride-4 map."""
+    """Stage i of a stride-8 stem is at stride 8 * 2^i; 'stem' is the stride-4 map.  At
+    800x1333 stage 0 has 100 x 167 = 16700 tokens: the attention runs in query-row chunks
+    (a whole score map would be 2.2 GB per head pair)."""
     backbone = randomize_(levit_mm.LeViT(arch, out_indices=('stem', 0, 1, 2)), seed=2).eval()
     dims = resolve_arch(arch)['embed_dims']
     with torch.no_grad():
