@@ -275,6 +275,18 @@ def test_fastest_form_is_the_measured_one(pair_128s):
     assert (again, remembered) == (form, measured)
 
 
+@pytest.mark.slow
+def test_compiled_conv_form_matches_eager(pair_128s):
+    """``compile_for_inference`` (Inductor, frozen weights, one graph) takes the conv form."""
+    from levit_mm.deploy import compile_for_inference
+    _, conv = pair_128s
+    eager = LogitsWrapper(switch_to_deploy(copy.deepcopy(conv))).eval()
+    compiled = compile_for_inference(copy.deepcopy(eager))
+    x = images(2, 3, 224, 224, seed=9)
+    with torch.inference_mode():
+        assert (compiled(x) - eager(x)).abs().max().item() <= DEPLOY_TOL
+
+
 # ------------------------------------------------------------------------------ bad input
 def test_conv_checkpoint_of_another_arch_is_refused_by_name(tmp_path):
     timm_conv = random_timm('levit_conv_128s', seed=9)
