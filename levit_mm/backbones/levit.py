@@ -166,8 +166,10 @@ class LeViT(BaseBackbone):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError('LeViT expects a batch of RGB images shaped (B, 3, H, W); got '
                              f'{tuple(x.shape)}.')
-        if not (torch.jit.is_tracing() or torch.jit.is_scripting()
+        if not (self.training or torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
+            # Inference only: the check reads one reduction back to the host, a device
+            # sync that a training step should not pay (a NaN input shows in its loss).
             check_finite(x, 'LeViT input')
         x, stride8 = self.patch_embed(x, with_stride8=self.with_stem_out)
         outs = {STEM_INDEX: stride8}
