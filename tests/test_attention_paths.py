@@ -14,8 +14,9 @@ from levit_mm.support.models import build_classifier
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Chunk every grid: at most 40 query/key pairs per chunk (a few query rows)."""
+    """Chunk every grid, one query row per chunk."""
     monkeypatch.setattr(layers, 'ATTENTION_CHUNK_PAIRS', 40)
+    monkeypatch.setattr(layers, 'ATTENTION_CHUNK_ELEMENTS', 40)
 
 
 def attention_blocks(seed=0):
@@ -52,8 +53,10 @@ def test_chunked_equals_whole(kind, hw, train, monkeypatch):
     block = attention_blocks()[kind].train(train)
     whole = run(block, x)
     monkeypatch.setattr(layers, 'ATTENTION_CHUNK_PAIRS', 40)
+    monkeypatch.setattr(layers, 'ATTENTION_CHUNK_ELEMENTS', 400)
     q_size = hw if kind == 'attention' else ((hw[0] + 1) // 2, (hw[1] + 1) // 2)
-    assert chunk_rows(q_size, hw[0] * hw[1]) is not None  # really chunked
+    rows = chunk_rows(q_size, hw[0] * hw[1], 2 * block.num_heads)
+    assert rows is not None and rows < q_size[0]  # really chunked
     chunked = run(block, x)
     for got, want in zip(chunked[:2], whole[:2]):
         assert_close(got, want)
@@ -70,7 +73,7 @@ def test_chunked_backbone_at_224_and_non_square(tiny_chunks):
         x = torch.randn(1, 3, *hw)
         with torch.no_grad():
             chunked = model(x, mode='tensor')
-        layers.ATTENTION_CHUNK_PAIRS = 2**40
+        layers.ATTENTION_CHUNK_PAIRS = float('inf')
         with torch.no_grad():
             whole = model(x, mode='tensor')
         layers.ATTENTION_CHUNK_PAIRS = 40
@@ -81,9 +84,10 @@ def test_large_grids_chunk_and_224_does_not():
     """The default budget: every 224 grid runs whole, 800x1333 (LeViT stage 0: 50x84)
     runs in chunks of rows."""
     assert chunk_rows((14, 14), 196) is None and chunk_rows((7, 7), 196) is None
-    assert chunk_rows((45, 45), 45 * 45) is None and chunk_rows((46, 46), 46 * 46) == 43
-    rows = chunk_rows((50, 84), 50 * 84)
-    assert rows is not None and rows * 84 * 50 * 84 <= layers.ATTENTION_CHUNK_PAIRS
+    assert chunk_rows((45, 45), 45 * 45, 8) is None
+    assert chunk_rows((46, 46), 46 * 46, 8) == 10  # 8 maps of 10 x 46 queries x 2116 keys
+    rows = chunk_rows((50, 84), 50 * 84, 4)
+    assert rows == 5 and rows * 84 * 50 * 84 * 4 <= layers.ATTENTION_CHUNK_ELEMENTS
 
 
 def test_training_bias_is_one_gather_equal_to_the_separable_build():

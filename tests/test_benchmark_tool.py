@@ -37,3 +37,21 @@ def test_training_table_counts_aten_ops():
     assert set(results['ops']) == {'levit_mm eager', 'timm eager'}
     assert 0 < results['ops']['levit_mm eager'] <= results['ops']['timm eager'], results
     assert all(v > 0 for v in results['ips'].values())
+
+
+def test_gpu_inference_paths_run_and_agree_on_cpu():
+    """The GPU table's eager paths (fp16 autocast, fp16 weights, the peers), built on the
+    CPU where this runs: every one returns logits, and levit_mm's two agree."""
+    import torch
+
+    from levit_mm.support.benchmarking import gpu_inference_models
+    models = gpu_inference_models('128s', device='cpu', compiled=False)
+    assert list(models) == ['levit_mm deploy (autocast)', 'levit_mm fp16 weights',
+                            'levit_mm conv fp16 weights', 'mmpretrain', 'timm', 'hf']
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        out = {name: fn(x) for name, fn in models.items()}
+    assert all(o.shape == (2, 1000) for o in out.values())
+    a = out['levit_mm deploy (autocast)'].float()
+    for other in ('levit_mm fp16 weights', 'levit_mm conv fp16 weights'):
+        assert (a - out[other].float()).abs().max() <= 0.05 * a.abs().max(), other

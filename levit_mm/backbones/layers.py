@@ -28,6 +28,8 @@ MAX_CACHED_BIAS_BYTES = 128 * 2**20
 #: Query/key pairs per sample and head above which attention runs in query-row chunks
 #: (16 MiB of fp32 scores: a 45x45 grid, stage 0 of a 720x720 input, still runs whole).
 ATTENTION_CHUNK_PAIRS = 2**22
+#: Scores (all samples and heads) held at once by one chunk: 32 MiB in fp32.
+ATTENTION_CHUNK_ELEMENTS = 2**23
 
 _CONSTANT_BIAS_WHEN_TRACING = contextvars.ContextVar('constant_bias', default=False)
 
@@ -231,13 +233,17 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return torch.matmul(scores.softmax(dim=-1), v)
 
 
-def chunk_rows(q_size: Size2, num_keys: int) -> Optional[int]:
-    """Query-grid rows per chunk so that one chunk's scores stay within
-    ``ATTENTION_CHUNK_PAIRS`` query/key pairs per sample and head; ``None`` when the whole
-    grid fits (every 224 classification grid does: chunking is for dense inputs)."""
+def chunk_rows(q_size: Size2, num_keys: int, batch_heads: int = 1) -> Optional[int]:
+    """Query-grid rows per chunk, or ``None`` to attend over the whole grid at once.
+
+    A grid is chunked when one sample-head's scores exceed ``ATTENTION_CHUNK_PAIRS``
+    query/key pairs (every 224 classification grid stays whole: chunking is for dense
+    inputs); then each chunk holds at most ``ATTENTION_CHUNK_ELEMENTS`` scores over all
+    ``batch_heads`` (batch x heads) maps.
+    """
     if q_size[0] * q_size[1] * num_keys <= ATTENTION_CHUNK_PAIRS:
         return None
-    return max(1, ATTENTION_CHUNK_PAIRS // (q_size[1] * num_keys))
+    return max(1, ATTENTION_CHUNK_ELEMENTS // (batch_heads * q_size[1] * num_keys))
 
 
 class BiasedAttentionBase(nn.Module):
@@ -338,7 +344,7 @@ class BiasedAttentionBase(nn.Module):
                k_size: Size2) -> torch.Tensor:
         """``softmax(scale * q k^T + bias) v`` over the grids, in query-row chunks where
         the score maps would be large."""
-        rows = chunk_rows(q_size, k_size[0] * k_size[1])
+        rows = chunk_rows(q_size, k_size[0] * k_size[1], q.shape[0] * q.shape[1])
         if rows is None:
             return biased_attention(q, k, v, self.attention_bias(q_size, k_size, q.dtype),
                                     self.scale)

@@ -253,8 +253,10 @@ class LeViT(BaseBackbone):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError('LeViT expects a batch of RGB images shaped (B, 3, H, W); got '
                              f'{tuple(x.shape)}.')
-        if not (torch.jit.is_tracing() or torch.jit.is_scripting()
+        if not (self.training or torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
+            # Inference only: the check reads one reduction back to the host, a device
+            # sync that a training step should not pay (a NaN input shows in its loss).
             check_finite(x, 'LeViT input')
         use_cp = self.with_cp and self.training and torch.is_grad_enabled()
         if use_cp:  # its full-resolution maps are the largest activations of all

@@ -4,6 +4,7 @@ levit_mm and timm are compared on, and the GPU inference paths.
 Interleaving runs one call of every model per round and keeps each model's best round, so
 a machine that slows down for a while slows every model alike and the ratios stay fair.
 """
+import copy
 import time
 from typing import Callable, Dict, Optional
 
@@ -95,44 +96,47 @@ def training_steps(arch: str, batch: int, device: str = 'cpu',
 
 
 # ----------------------------------------------------------------------------- GPU inference
-def gpu_inference_models(arch: str, device: str = 'cuda') -> Dict[str, Callable]:
+def gpu_inference_models(arch: str, device: str = 'cuda', compiled: bool = True
+                         ) -> Dict[str, Callable]:
     """levit_mm's GPU inference paths beside the peers', under the paper's protocol (fp16
-    autocast), each as ``x -> logits`` for an fp16-castable input ``x``."""
-    deployed = switch_to_deploy(LogitsWrapper(build_classifier(arch)).eval()).to(device)
+    autocast), each as ``x -> logits`` for an fp32 input ``x`` on ``device``.
+    ``compiled=False`` leaves out the ``torch.compile`` paths (levit_mm's, its CUDA
+    graphs, timm's)."""
+
+    weights = switch_to_deploy(LogitsWrapper(build_classifier(arch)).eval()).to(device)
+
+    def deployed():  # one set of (random) weights for every levit_mm path
+        return copy.deepcopy(weights)
 
     def autocast(fn):
         def run(x):
-            with torch.autocast('cuda', torch.float16):
+            with torch.autocast(torch.device(device).type, torch.float16):
                 return fn(x)
         return run
 
-    half = switch_to_deploy(LogitsWrapper(build_classifier(arch)).eval()).to(device).half()
-    compiled = compile_for_inference(
-        switch_to_deploy(LogitsWrapper(build_classifier(arch)).eval()).to(device).half())
-    graphs = compile_for_inference(
-        switch_to_deploy(LogitsWrapper(build_classifier(arch)).eval()).to(device).half(),
-        cuda_graphs=True)
-    # the conv form (LeViT-C), which is timm's faster one under torch.compile on GPUs
-    conv_half = switch_to_deploy(LogitsWrapper(build_classifier(arch, form='conv')).eval())
-    conv_half = conv_half.to(device).half()
-    conv_compiled = compile_for_inference(switch_to_deploy(LogitsWrapper(
-        build_classifier(arch, form='conv')).eval()).to(device).half())
-    models = {
-        'levit_mm deploy (autocast)': autocast(deployed),
-        'levit_mm fp16 weights': lambda x: half(x.half()),
-        'levit_mm compiled fp16': lambda x: compiled(x.half()),
-        'levit_mm CUDA graphs fp16': lambda x: graphs(x.half()),
-        'levit_mm conv fp16 weights': lambda x: conv_half(x.half()),
-        'levit_mm conv compiled fp16': lambda x: conv_compiled(x.half()),
-    }
-    timm_fused = PEERS['timm'](arch).to(device)
-    timm_compiled = torch.compile(PEERS['timm'](arch).to(device).half())
-    timm_conv_compiled = torch.compile(PEERS['timm conv'](arch).to(device).half())
-    models.update({
-        'mmpretrain': autocast(PEERS['mmpretrain'](arch).to(device)),
-        'timm': autocast(timm_fused),
-        'timm compiled fp16': lambda x: timm_compiled(x.half()),
-        'timm conv compiled fp16': lambda x: timm_conv_compiled(x.half()),
-        'hf': autocast(PEERS['hf'](arch).to(device)),
-    })
+    def on_half(fn):
+        return lambda x: fn(x.half())
+
+    def conv_form(model):  # the same weights as LeViT-C (1x1 convolutions)
+        model.model.backbone.to_form('conv')
+        return model
+
+    models = {'levit_mm deploy (autocast)': autocast(deployed()),
+              'levit_mm fp16 weights': on_half(deployed().half()),
+              'levit_mm conv fp16 weights': on_half(conv_form(deployed()).half())}
+    if compiled:
+        models['levit_mm compiled fp16'] = on_half(compile_for_inference(deployed().half()))
+        models['levit_mm CUDA graphs fp16'] = on_half(
+            compile_for_inference(deployed().half(), cuda_graphs=True))
+        # timm's conv form is its faster one under torch.compile on recent GPUs
+        models['levit_mm conv compiled fp16'] = on_half(
+            compile_for_inference(conv_form(deployed()).half()))
+    models['mmpretrain'] = autocast(PEERS['mmpretrain'](arch).to(device))
+    models['timm'] = autocast(PEERS['timm'](arch).to(device))
+    if compiled:
+        models['timm compiled fp16'] = on_half(
+            torch.compile(PEERS['timm'](arch).to(device).half()))
+        models['timm conv compiled fp16'] = on_half(
+            torch.compile(PEERS['timm conv'](arch).to(device).half()))
+    models['hf'] = autocast(PEERS['hf'](arch).to(device))
     return models
