@@ -4,7 +4,7 @@
     python demo/image_demo.py demo/chelsea.jpg configs/levit/levit-128s_8xb256_in1k.py \\
         --checkpoint my.pth --show-dir out/
 
-Every input is checked first (levit_mm.validation): a bad image, an unknown model name, a
+Every input is checked first (levit_mm.support): a bad image, an unknown model name, a
 config with an unknown variant or a checkpoint that does not fit the model stops the demo
 with one ``error: ...`` message and exit status 2.  Images of any mode (grayscale, RGBA,
 palette, 16-bit) and any size are accepted.
@@ -17,8 +17,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.tools_common import build_checked_classifier, run_cli  # noqa: E402
-from levit_mm.validation import load_rgb_image  # noqa: E402
+from levit_mm.fileio import atomic_output  # noqa: E402
+from levit_mm.support.cli import build_checked_classifier, run_cli  # noqa: E402
+from levit_mm.support.images import load_rgb_image  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,14 +39,9 @@ def write_annotated(rgb, data_sample, classes, out_file: str) -> None:
     """Draw the prediction on the image with mmpretrain's visualizer; the PNG appears
     complete or not at all (temp file, then rename)."""
     from mmpretrain.visualization import UniversalVisualizer
-    tmp = f'{out_file}.tmp-{os.getpid()}.png'
-    try:
+    with atomic_output(out_file, '.png') as tmp:
         UniversalVisualizer().visualize_cls(rgb, data_sample, classes=classes,
                                             draw_gt=False, out_file=tmp)
-        os.replace(tmp, out_file)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def main(argv=None):

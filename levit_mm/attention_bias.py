@@ -28,7 +28,7 @@ per axis, never an ``N_q x N_k`` index tensor, and writes the output once in its
 
 Nothing here knows about modules, devices or checkpoints.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -49,30 +49,29 @@ def subsampled_size(size: Size2, stride: int) -> Size2:
     return ((size[0] - 1) // stride + 1, (size[1] - 1) // stride + 1)
 
 
-def axis_offsets(num_q: int, num_k: int, stride: int = 1,
-                 device=None) -> torch.Tensor:
-    """``|q * stride - k|`` for queries on a strided grid, shape ``(num_q, num_k)``.
+def axis_offsets(num_q: int, num_k: int, stride: int = 1, device=None,
+                 first_q: int = 0) -> torch.Tensor:
+    """``|q * stride - k|`` for queries ``first_q .. first_q + num_q - 1`` on a strided
+    grid, shape ``(num_q, num_k)``.
 
     The 2-D offset table is separable, so two of these (rows and columns) replace the
     ``N x N`` index buffer of the reference implementations.
     """
-    q = torch.arange(num_q, device=device) * stride
+    q = torch.arange(first_q, first_q + num_q, device=device) * stride
     k = torch.arange(num_k, device=device)
     return (q[:, None] - k[None, :]).abs()
 
 
-def official_bias_index(resolution, stride: int = 1) -> torch.Tensor:
-    """The ``attention_bias_idxs`` buffer of the official/mmpretrain/timm layout.
-
-    Shape ``(N_q, N_k)`` for a square or rectangular key grid; used to read and check
-    checkpoints that carry the buffer.
-    """
-    res_h, res_w = to_2tuple(resolution)
-    q_h, q_w = subsampled_size((res_h, res_w), stride)
-    dy = axis_offsets(q_h, res_h, stride)
-    dx = axis_offsets(q_w, res_w, stride)
-    index = dy[:, None, :, None] * res_w + dx[None, :, None, :]
-    return index.reshape(q_h * q_w, res_h * res_w)
+def table_index(k_size: Size2, stride: int = 1) -> torch.Tensor:
+    """``(N_q, N_k)`` column of the bias table for each query/key pair of a key grid that
+    the table covers as it is (the trained grid, or a smaller one, ``row_width`` being the
+    table's): the reference implementations' ``attention_bias_idxs`` buffer.  Gathering
+    with it is one op, which is what training at the trained size does every step."""
+    q_h, q_w = subsampled_size(k_size, stride)
+    dy = axis_offsets(q_h, k_size[0], stride)
+    dx = axis_offsets(q_w, k_size[1], stride)
+    index = dy[:, None, :, None] * k_size[1] + dx[None, :, None, :]
+    return index.reshape(q_h * q_w, k_size[0] * k_size[1])
 
 
 def mirror_offsets(grid: torch.Tensor, dim: int) -> torch.Tensor:
@@ -107,7 +106,8 @@ def resize_bias_table(table: torch.Tensor, trained: Size2,
 
 
 def attention_bias(table: torch.Tensor, trained: Size2, q_size: Size2,
-                   k_size: Size2, stride: int = 1) -> torch.Tensor:
+                   k_size: Size2, stride: int = 1,
+                   q_rows: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """The ``(heads, H_q * W_q, H_k * W_k)`` additive attention bias for one grid.
 
     Args:
@@ -116,9 +116,12 @@ def attention_bias(table: torch.Tensor, trained: Size2, q_size: Size2,
         q_size: query grid ``(H_q, W_q)``; ``stride`` apart on the key grid.
         k_size: key grid ``(H_k, W_k)``.
         stride: 1 for attention, 2 for shrinking attention.
+        q_rows: ``(first, end)``: only the queries of these rows of the query grid, i.e.
+            bias rows ``first * W_q .. end * W_q`` (chunked attention).
     """
     grid = resize_bias_table(table, trained, k_size)
-    dy = axis_offsets(q_size[0], k_size[0], stride, device=table.device)
+    first, end = q_rows if q_rows is not None else (0, q_size[0])
+    dy = axis_offsets(end - first, k_size[0], stride, device=table.device, first_q=first)
     dx = axis_offsets(q_size[1], k_size[1], stride, device=table.device)
     # Columns first (small): by_col[h, qx, oy, kx] = grid[h, oy, dx[qx, kx]].
     by_col = grid[:, :, dx].permute(0, 2, 1, 3)
@@ -126,6 +129,6 @@ def attention_bias(table: torch.Tensor, trained: Size2, q_size: Size2,
     # contiguous row of by_col, and nothing N_q x N_k sized is built besides the result.
     q_cols = torch.arange(q_size[1], device=table.device)
     bias = by_col[:, q_cols[None, :, None], dy[:, None, :]]
-    num_q = q_size[0] * q_size[1]
+    num_q = (end - first) * q_size[1]
     num_k = k_size[0] * k_size[1]
     return bias.reshape(table.shape[0], num_q, num_k)

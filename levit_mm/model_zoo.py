@@ -7,17 +7,16 @@ loader to explain, in one line, what to do when a model-zoo URL cannot be downlo
 """
 import os.path as osp
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 from urllib.parse import urlparse
 
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_http
 
+from .convert import CheckpointUnavailableError
+from .convert.model_loading import prepared
+
 #: URL prefix of the released LeViT weights (mmpretrain's conversions of the official ones).
 WEIGHTS_URL_PREFIX = 'https://download.openmmlab.com/mmclassification/v0/levit/'
-
-
-class CheckpointUnavailableError(RuntimeError):
-    """A model-zoo checkpoint could neither be downloaded nor found in the cache."""
 
 
 def package_root() -> Path:
@@ -62,9 +61,6 @@ def _reason(err: Exception) -> str:
     return str(reason).strip() or type(err).__name__
 
 
-_zoo_names: List[str] = []
-
-
 def register_model_zoo() -> List[str]:
     """Make levit_mm's model names resolve to levit_mm's configs; idempotent.
 
@@ -83,16 +79,9 @@ def register_model_zoo() -> List[str]:
         metainfo.config = ModelHub._expand_config_path(metainfo, str(package_root()))
         ModelHub._models_dict[metainfo.name.lower()] = metainfo
         names.append(metainfo.name.lower())
-    _zoo_names[:] = names
     return names
 
 
-def zoo_weights_url(model_name: str) -> Optional[str]:
-    from mmpretrain.apis.model import ModelHub
-    register_model_zoo()
-    return ModelHub.get(model_name).weights
-
-
-CheckpointLoader.register_scheme(prefixes=WEIGHTS_URL_PREFIX, loader=load_zoo_checkpoint,
-                                 force=True)
+CheckpointLoader.register_scheme(prefixes=WEIGHTS_URL_PREFIX,
+                                 loader=prepared(load_zoo_checkpoint), force=True)
 register_model_zoo()

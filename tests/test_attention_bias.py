@@ -4,7 +4,11 @@ import itertools
 import pytest
 import torch
 
-from levit_mm.attention_bias import attention_bias, official_bias_index
+from levit_mm.attention_bias import attention_bias, table_index
+
+
+def official_bias_index(res, stride):
+    return table_index((res, res), stride)
 
 
 def loop_index(res, stride):

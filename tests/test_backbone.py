@@ -6,7 +6,7 @@ from conftest import ARCHS, EMBED_OUT, REPO, randomize_
 from mmpretrain.registry import MODELS
 
 import levit_mm
-from levit_mm.analysis import count_flops, count_params
+from levit_mm.support.analysis import count_flops, count_params
 
 with open(f'{REPO}/configs/levit/metafile.yml') as f:
     METAFILE = {m['Name']: m['Metadata'] for m in yaml.safe_load(f)['Models']}
@@ -52,7 +52,7 @@ def test_custom_arch_dict_builds_and_runs():
 
 
 @pytest.mark.parametrize('arch, message', [
-    ('512', 'Unknown LeViT arch'),
+    ('1024', 'Unknown LeViT arch'),
     (dict(embed_dims=[64], num_heads=[2], depths=[1]), "missing ['key_dims']"),
     (dict(embed_dims=[64, 128], num_heads=[2], depths=[1, 1], key_dims=[16, 16]),
      'same length'),

@@ -7,7 +7,8 @@ from conftest import REPO, randomize_, run_py
 from PIL import Image
 from tool_loading import load_tool, run_tool_cli
 
-from levit_mm.validation import NonFiniteInputError, load_rgb_image
+from levit_mm.finite import NonFiniteInputError
+from levit_mm.support.images import load_rgb_image
 
 CONFIG = 'configs/levit/levit-128s_8xb256_in1k.py'
 
@@ -150,8 +151,8 @@ def test_unknown_model_name_suggests_close_ones(demo, files, capsys):
 
 def test_missing_config_suggests_existing_ones(demo, capsys):
     stderr = demo_error(demo, capsys, [f'{REPO}/demo/chelsea.jpg',
-                                       'configs/levit/levit-512_8xb256_in1k.py'])
-    assert "error: Config file not found: 'configs/levit/levit-512_8xb256_in1k.py'. " \
+                                       'configs/levit/levit-1024_8xb256_in1k.py'])
+    assert "error: Config file not found: 'configs/levit/levit-1024_8xb256_in1k.py'. " \
         'Closest configs: ' in stderr
 
 
@@ -161,8 +162,9 @@ def test_config_with_unknown_variant(demo, files, capsys, tmp_path):
     stderr = demo_error(demo, capsys, [f'{REPO}/demo/chelsea.jpg', str(config),
                                        '--checkpoint', str(files / '128s.pth')])
     assert (f"error: {config} asks for LeViT arch '265', which does not exist; the variants "
-            "are ['128s', '128', '192', '256', '384'] (or a dict with embed_dims, num_heads, "
-            "depths, key_dims). Closest archs: '256'") in stderr
+            "are ['128s', '128', '192', '256', '384', '384_s8', '512_s8', '512', '256d', "
+            "'512d'] (or a dict with embed_dims, num_heads, depths, key_dims). Closest archs: "
+            "'256'") in stderr
 
 
 def test_config_without_checkpoint(demo, capsys):
@@ -223,7 +225,7 @@ def test_finite_check_survives_overflowing_sum():
     """The fast path sums the input; a sum that overflows from large *finite* values must
     fall back to the element-wise test and pass, and a mixed +Inf/-Inf input (whose sum is
     NaN) must still be reported with its counts."""
-    from levit_mm.validation import check_finite
+    from levit_mm.finite import check_finite
     big = torch.full((2, 3, 8, 8), 3e38)
     assert not torch.isfinite(big.sum())
     check_finite(big)  # no error

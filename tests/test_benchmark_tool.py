@@ -12,3 +12,46 @@ def test_benchmark_quick_smoke():
     for row in ('levit_mm fp32', 'levit_mm int8', 'mmpretrain'):
         assert f'\n{row} ' in out, out
     assert 'Summary' in out and '0.614 GFLOP/img' in out
+
+
+def test_benchmark_without_a_gpu_says_so_in_one_line():
+    import torch
+    if torch.cuda.is_available():
+        import pytest
+        pytest.skip('a GPU is present')
+    result = run_py(['tools/analysis_tools/benchmark.py', '--device', 'cuda'])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'error: --device cuda: no CUDA device is available here '
+        '(torch.cuda.is_available() is False); run it on a GPU machine.']
+
+
+def test_training_table_counts_aten_ops():
+    """The CPU training table: levit_mm and timm eager steps, with the aten ops each
+    dispatches (levit_mm's are at most timm's)."""
+    import sys
+    from tool_loading import load_tool
+    bench = load_tool('tools/analysis_tools/benchmark.py')
+    args = bench.parse_args(['--archs', '128s', '--quick', '--train', '--no-compile'])
+    results = bench.run_training(args)['128s']
+    assert set(results['ops']) == {'levit_mm eager', 'timm eager'}
+    assert 0 < results['ops']['levit_mm eager'] <= results['ops']['timm eager'], results
+    assert all(v > 0 for v in results['ips'].values())
+
+
+def test_gpu_inference_paths_run_and_agree_on_cpu():
+    """The GPU table's eager paths (fp16 autocast, fp16 weights, the peers), built on the
+    CPU where this runs: every one returns logits, and levit_mm's two agree."""
+    import torch
+
+    from levit_mm.support.benchmarking import gpu_inference_models
+    models = gpu_inference_models('128s', device='cpu', compiled=False)
+    assert list(models) == ['levit_mm deploy (autocast)', 'levit_mm fp16 weights',
+                            'levit_mm conv fp16 weights', 'mmpretrain', 'timm', 'hf']
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        out = {name: fn(x) for name, fn in models.items()}
+    assert all(o.shape == (2, 1000) for o in out.values())
+    a = out['levit_mm deploy (autocast)'].float()
+    for other in ('levit_mm fp16 weights', 'levit_mm conv fp16 weights'):
+        assert (a - out[other].float()).abs().max() <= 0.05 * a.abs().max(), other

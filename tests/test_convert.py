@@ -20,7 +20,7 @@ from timm.models.levit import checkpoint_filter_fn
 from transformers import (LevitConfig, LevitForImageClassification,
                           LevitForImageClassificationWithTeacher)
 
-from levit_mm.backbones import resolve_arch
+from levit_mm.arch import resolve_arch
 from levit_mm.backbones.layers import fuse_modules
 from levit_mm.convert import (FORMATS, CheckpointFormatError, convert_state_dict,
                               expected_tensors, load_checkpoint_file)
@@ -357,7 +357,7 @@ def load_tool():
 
 def run_tool_inprocess(capsys, *argv):
     """The CLI's ``run_cli`` entry point in-process (fast); returns (exit code, stderr)."""
-    from levit_mm.tools_common import run_cli
+    from levit_mm.support.cli import run_cli
     tool = load_tool()
     with pytest.raises(SystemExit) as exc:
         run_cli(tool.main, list(argv))

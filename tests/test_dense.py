@@ -20,6 +20,7 @@ DET_CONFIGS = {
     'retinanet_levit-256_fpn_1x_coco.py': ('256', False),
     'mask-rcnn_levit-128s_fpn_1x_coco.py': ('128s', True),
     'mask-rcnn_levit-256_fpn_1x_coco.py': ('256', True),
+    'retinanet_levit-c-128s_fpn_1x_coco.py': ('128s', False),  # the conv form (LeViT-C)
 }
 SEG_CONFIG = 'upernet_levit-256_4xb4-160k_ade20k-512x512.py'
 # Non-square, not multiples of 16, padded to 64x256: wider than the 224 the bias tables were
@@ -112,6 +113,7 @@ def train_step(model, batch):
     pytest.param('retinanet_levit-256_fpn_1x_coco.py', marks=pytest.mark.slow),
     'mask-rcnn_levit-128s_fpn_1x_coco.py',
     pytest.param('mask-rcnn_levit-256_fpn_1x_coco.py', marks=pytest.mark.slow),
+    'retinanet_levit-c-128s_fpn_1x_coco.py',
 ])
 def test_detector_trains_and_predicts(name):
     arch, with_mask = DET_CONFIGS[name]
@@ -228,3 +230,25 @@ def test_pretrained_classification_checkpoint_initialises_backbone(tmp_path):
         theirs = classifier.backbone(x)
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_conv_form_detector_takes_the_linear_checkpoint(tmp_path):
+    """The LeViT-C detector config loads a linear-form classification checkpoint (its
+    pointwise weights reshaped) and its backbone computes what the linear one does."""
+    init_default_scope('mmpretrain')
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    classifier = randomize_(PRETRAIN_MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='LeViT', arch='128s', out_indices=(0, 1, 2)),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LeViTClsHead', num_classes=1000, in_channels=384))), seed=8).eval()
+    path = tmp_path / 'levit-128s_cls.pth'
+    torch.save({'state_dict': classifier.state_dict(), 'meta': {}}, path)
+    _, detector = build_detector(f'{DET}/retinanet_levit-c-128s_fpn_1x_coco.py', path)
+    assert detector.backbone.form == 'conv'
+    x = torch.randn(1, 3, 150, 260)
+    with torch.no_grad():
+        ours = detector.backbone.eval()(x)[1:]
+        theirs = classifier.backbone(x)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

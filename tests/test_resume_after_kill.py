@@ -1,5 +1,6 @@
 """A training run killed with SIGKILL (mid-epoch, and while writing a checkpoint) and resumed
-with ``--resume`` ends bit-identical to an uninterrupted run."""
+with ``--resume`` ends bit-identical to an uninterrupted run: raw and EMA weights alike, with
+the official recipe's AGC, weight EMA and repeated-augmentation sampler switched on."""
 import glob
 import json
 import os.path as osp
@@ -13,6 +14,14 @@ from tiny_training import write_config, write_image_folders
 pytestmark = pytest.mark.slow
 TESTS = osp.dirname(osp.abspath(__file__))
 MAX_ITERS = 8  # 6 training images, batch 2: three iterations per epoch
+# The recipe's stateful parts: the EMA (a large momentum, so that it differs visibly from the
+# raw weights), AGC, and RepeatAugSampler (6 draws per epoch: 2 images, 3 times each).
+RECIPE = ("optim_wrapper.update(type='AGCOptimWrapper', "
+          "clip_grad=dict(type='agc', clip_factor=0.01))\n"
+          "train_dataloader['sampler'] = dict(type='RepeatAugSampler', num_repeats=3, "
+          "shuffle=True)\n")
+HOOKS = ("dict(type='RNGStateHook'), dict(type='LeViTEMAHook', momentum=0.25, "
+         "update_buffers=True, evaluate_on_origin=True)")
 
 
 def train(config, work_dir, *extra):
@@ -22,7 +31,8 @@ def train(config, work_dir, *extra):
 
 
 def logged(work_dir):
-    """``{iter: loss}`` and the validation accuracy from every run in ``work_dir``."""
+    """``{iter: loss}`` and the validation accuracies (EMA, raw) from every run in
+    ``work_dir``."""
     losses, accuracy = {}, None
     for path in sorted(glob.glob(osp.join(str(work_dir), '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
@@ -31,19 +41,21 @@ def logged(work_dir):
                 if 'loss' in record:
                     losses.setdefault(record['iter'], set()).add(record['loss'])
                 if 'accuracy/top1' in record:
-                    accuracy = record['accuracy/top1']
+                    accuracy = record['accuracy/top1'], record['accuracy/top1_origin']
     return losses, accuracy
 
 
-def weights(path):
-    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+def weights(path, key='state_dict'):
+    """``state_dict``: the EMA weights; ``ema_state_dict``: the raw ones and the EMA's step."""
+    return torch.load(path, map_location='cpu', weights_only=False)[key]
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('resume')
     data = write_image_folders(root / 'data')
-    plain = write_config(root / 'plain.py', REPO, data, max_iters=MAX_ITERS)
+    plain = write_config(root / 'plain.py', REPO, data, max_iters=MAX_ITERS,
+                         extra=RECIPE + f'custom_hooks = [{HOOKS}]')
     reference = root / 'reference'
     proc = train(plain, reference)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -57,7 +69,7 @@ def test_kill_mid_epoch_and_while_saving_then_resume_matches(setup):
     # 1. SIGKILL before iteration index 5: the checkpoint of iteration 4 exists, iteration
     #    5 (the 2nd batch of the 2nd epoch) was trained and is lost.
     kill_mid = write_config(root / 'kill_mid.py', REPO, data, max_iters=MAX_ITERS, extra=(
-        imports + "custom_hooks = [dict(type='RNGStateHook'), "
+        imports + RECIPE + f"custom_hooks = [{HOOKS}, "
         "dict(type='KillBeforeIterHook', at_iter=5)]"))
     proc = train(kill_mid, work)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
@@ -65,7 +77,7 @@ def test_kill_mid_epoch_and_while_saving_then_resume_matches(setup):
 
     # 2. Resume, then SIGKILL halfway through writing iter_6.pth.
     kill_save = write_config(root / 'kill_save.py', REPO, data, max_iters=MAX_ITERS, extra=(
-        imports + "custom_hooks = [dict(type='RNGStateHook'), "
+        imports + RECIPE + f"custom_hooks = [{HOOKS}, "
         "dict(type='KillWhileSavingHook', at_iter=6)]"))
     proc = train(kill_save, work, '--resume')
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
@@ -84,11 +96,15 @@ def test_kill_mid_epoch_and_while_saving_then_resume_matches(setup):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not glob.glob(str(work / '*.partial'))
 
-    want, got = weights(reference / f'iter_{MAX_ITERS}.pth'), \
-        weights(work / f'iter_{MAX_ITERS}.pth')
-    assert want.keys() == got.keys()
-    for key in want:
-        assert torch.equal(want[key], got[key]), key
+    for part in ('state_dict', 'ema_state_dict'):  # EMA weights; raw weights + EMA steps
+        want, got = weights(reference / f'iter_{MAX_ITERS}.pth', part), \
+            weights(work / f'iter_{MAX_ITERS}.pth', part)
+        assert want.keys() == got.keys()
+        for key in want:
+            assert torch.equal(want[key], got[key]), (part, key)
+    assert int(got['steps']) == MAX_ITERS
+    ema, raw = weights(work / f'iter_{MAX_ITERS}.pth'), got
+    assert any(not torch.equal(v, raw['module.' + k]) for k, v in ema.items())
 
     ref_losses, ref_acc = logged(reference)
     run_losses, run_acc = logged(work)

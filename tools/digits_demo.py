@@ -133,12 +133,12 @@ def export_weights(checkpoint: str, out: str) -> str:
     """The student's weights and class names only, written atomically: a release file that
     loads with ``torch.load(weights_only=True)`` (a training checkpoint also carries the
     optimizer and mmengine's message hub).  The teacher is never in it."""
-    import torch
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    from levit_mm.convert import load_checkpoint_file, mmengine_checkpoint_globals
+    from levit_mm.fileio import save_torch_atomic
+    with mmengine_checkpoint_globals():
+        ckpt = load_checkpoint_file(checkpoint)
     meta = {'dataset_meta': ckpt.get('meta', {}).get('dataset_meta', {})}
-    tmp = out + '.tmp'
-    torch.save({'state_dict': ckpt['state_dict'], 'meta': meta}, tmp)
-    os.replace(tmp, out)
+    save_torch_atomic({'state_dict': ckpt['state_dict'], 'meta': meta}, out)
     return out
 
 

@@ -9,16 +9,15 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
-from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
-from levit_mm.tools_common import (  # noqa: E402
-    add_launcher_args, parse_runner_args, run_cli, set_work_dir)
-from levit_mm.validation import check_config_arch, load_checkpoint_strict  # noqa: E402
+from levit_mm.convert import load_checkpoint_strict  # noqa: E402
+from levit_mm.support.cli import (  # noqa: E402
+    add_launcher_args, load_run_config, parse_runner_args, run_cli, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -57,9 +56,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    check_config_arch(cfg, args.config)
-    prepare_cpu_distributed(cfg)
+    cfg = load_run_config(args, merge_args)
     # Loaded here rather than by the Runner (which only warns about tensors that do not
     # fit and would then report the accuracy of a half-random model).
     checkpoint, cfg.load_from = cfg.load_from, None

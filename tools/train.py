@@ -8,15 +8,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
-from levit_mm.engine.checkpoint_globals import mmengine_checkpoint_globals  # noqa: E402
-from levit_mm.engine.distributed import prepare_cpu_distributed  # noqa: E402
-from levit_mm.tools_common import (  # noqa: E402
-    add_launcher_args, parse_runner_args, run_cli, set_work_dir)
-from levit_mm.validation import check_config_arch  # noqa: E402
+from levit_mm.convert import mmengine_checkpoint_globals  # noqa: E402
+from levit_mm.support.cli import (  # noqa: E402
+    add_launcher_args, load_run_config, parse_runner_args, run_cli, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -27,6 +25,9 @@ def parse_args(argv=None):
                         help='resume from a checkpoint; without a path, from the latest '
                         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the training step (mmengine\'s `compile` key); '
+                        'the first iterations are slow while it compiles')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -43,8 +44,12 @@ def merge_args(cfg, args):
     """Fold the command-line flags into the config, the way mmpretrain's tools do."""
     set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # The recipe's AGC wrapper has a mixed-precision twin (levit_mm/engine/agc.py).
+        agc = cfg.optim_wrapper.get('type') == 'AGCOptimWrapper'
+        cfg.optim_wrapper.type = 'AmpAGCOptimWrapper' if agc else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.compile:
+        cfg.compile = cfg.get('compile') or True
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
@@ -69,9 +74,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    check_config_arch(cfg, args.config)
-    prepare_cpu_distributed(cfg)
+    cfg = load_run_config(args, merge_args)
     runner = Runner.from_cfg(cfg)
     # --resume / load_from read mmengine training checkpoints (message hub included).
     with mmengine_checkpoint_globals():

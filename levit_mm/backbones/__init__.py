@@ -1,6 +1,6 @@
 from ..registry import register_model
-from .levit import ARCH_SETTINGS, LeViT, resolve_arch
+from .levit import LeViT
 
 register_model(LeViT)
 
-__all__ = ['ARCH_SETTINGS', 'LeViT', 'resolve_arch']
+__all__ = ['LeViT']

@@ -1,9 +1,12 @@
-"""LeViT building blocks.
+"""LeViT building blocks, in both forms.
 
 Module and attribute names follow mmpretrain 1.2.0's LeViT, so its checkpoints (and the
-official ones, through the converter) load key for key.  Tokens travel between blocks as
-``(B, H, W, C)``: linear layers act on the last axis, and every block reads the grid size
-from the tensor itself, which is what lets the model run at any input size.
+official ones, through the converter) load key for key.  In the linear form tokens travel
+between blocks as ``(B, H, W, C)`` and linear layers act on the last axis; in the conv form
+(LeViT-C) they are ``(B, C, H, W)`` maps and 1x1 convolutions act on axis 1.  The blocks
+take the pointwise layer (:class:`LinearBN` or :class:`PointwiseConvBN`) as an argument and
+read the channel axis from it; nothing else differs.  Every block reads the grid size from
+the tensor itself, which is what lets the model run at any input size.
 """
 import contextlib
 import contextvars
@@ -11,16 +14,22 @@ from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
-from mmcv.cnn.bricks import DropPath
+from torch.utils.checkpoint import checkpoint
 
-from ..attention_bias import Size2, attention_bias, to_2tuple
+from ..arch import stem_channels
+from ..attention_bias import Size2, attention_bias, subsampled_size, table_index, to_2tuple
+from ..folding import bn_module_scale_shift, fold_bn_after
 
 #: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
 #: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
 #: (one pass writing it, cheaper than the attention that reads it) rather than held.
 MAX_CACHED_BIAS_BYTES = 128 * 2**20
+#: Query/key pairs per sample and head above which attention runs in query-row chunks
+#: (16 MiB of fp32 scores: a 45x45 grid, stage 0 of a 720x720 input, still runs whole).
+ATTENTION_CHUNK_PAIRS = 2**22
+#: Scores (all samples and heads) held at once by one chunk: 32 MiB in fp32.
+ATTENTION_CHUNK_ELEMENTS = 2**23
 
 _CONSTANT_BIAS_WHEN_TRACING = contextvars.ContextVar('constant_bias', default=False)
 
@@ -54,20 +63,27 @@ class ConvBN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
-    @torch.no_grad()
     def fuse(self) -> nn.Conv2d:
-        scale, shift = bn_scale_shift(self.bn)
-        conv = self.conv
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                          conv.stride, conv.padding, bias=True,
-                          device=conv.weight.device, dtype=conv.weight.dtype)
-        fused.weight.copy_(conv.weight * scale[:, None, None, None])
-        fused.bias.copy_(shift)
-        return fused
+        return fuse_conv_bn(self.conv, self.bn)
+
+
+@torch.no_grad()
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """One convolution computing ``bn(conv(x))`` in eval mode."""
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      conv.stride, conv.padding, bias=True,
+                      device=conv.weight.device, dtype=conv.weight.dtype)
+    weight, bias = fold_bn_after(conv.weight, *bn_module_scale_shift(bn))
+    fused.weight.copy_(weight)
+    fused.bias.copy_(bias)
+    return fused
 
 
 class LinearBN(nn.Module):
     """Linear layer followed by BatchNorm over the channel axis, for any leading shape."""
+
+    #: the channel axis is the last one ((B, H, W, C) tokens)
+    channels_last = True
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
@@ -80,41 +96,56 @@ class LinearBN(nn.Module):
 
     @torch.no_grad()
     def fuse(self) -> nn.Linear:
-        scale, shift = bn_scale_shift(self.bn)
         weight = self.linear.weight
         fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
                           device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight * scale[:, None])
-        fused.bias.copy_(shift)
+        folded_weight, folded_bias = fold_bn_after(weight, *bn_module_scale_shift(self.bn))
+        fused.weight.copy_(folded_weight)
+        fused.bias.copy_(folded_bias)
         return fused
 
 
-class BNLinear(nn.Module):
-    """BatchNorm followed by a Linear classifier (LeViT's head); folds into one Linear."""
+class PointwiseConvBN(nn.Module):
+    """:class:`LinearBN` for ``(B, C, H, W)`` maps (the conv form): a 1x1 convolution,
+    called ``linear`` so both forms share parameter names (weights ``(out, in, 1, 1)``
+    here, ``(out, in)`` there), followed by BatchNorm2d.  Folds into one 1x1 convolution."""
+
+    #: the channel axis is 1
+    channels_last = False
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
-        self.bn = nn.BatchNorm1d(in_features)
-        self.linear = nn.Linear(in_features, out_features)
+        self.linear = nn.Conv2d(in_features, out_features, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.bn(x))
+        return self.bn(self.linear(x))
 
-    @torch.no_grad()
-    def fuse(self) -> nn.Linear:
-        scale, shift = bn_scale_shift(self.bn)
-        weight, bias = self.linear.weight, self.linear.bias
-        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
-                          device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight * scale[None, :])
-        fused.bias.copy_(weight @ shift + bias)
-        return fused
+    def fuse(self) -> nn.Conv2d:
+        return fuse_conv_bn(self.linear, self.bn)
 
 
-def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm):
-    """Per-channel ``(scale, shift)`` with ``bn(x) == x * scale + shift`` in eval mode."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
+def grid_size(x: torch.Tensor, channels_last: bool) -> Size2:
+    """``(H, W)`` of ``(B, H, W, C)`` tokens or of a ``(B, C, H, W)`` map."""
+    return (x.shape[1], x.shape[2]) if channels_last else (x.shape[2], x.shape[3])
+
+
+def split_heads(x: torch.Tensor, num_heads: int, channels_last: bool) -> torch.Tensor:
+    """``(B, H, W, heads * d)`` or ``(B, heads * d, H, W)`` -> ``(B, heads, H * W, d)``, a
+    view; channels are head-major in both forms, so one set of weights splits alike."""
+    if channels_last:
+        B, H, W, _ = x.shape
+        return x.reshape(B, H * W, num_heads, -1).transpose(1, 2)
+    B, _, H, W = x.shape
+    return x.reshape(B, num_heads, -1, H * W).transpose(-2, -1)
+
+
+def merge_heads(x: torch.Tensor, size: Size2, channels_last: bool) -> torch.Tensor:
+    """``(B, heads, H * W, d)`` -> ``(B, H, W, heads * d)`` or ``(B, heads * d, H, W)``."""
+    B, heads, _, d = x.shape
+    if channels_last:
+        return x.transpose(1, 2).reshape(B, size[0], size[1], heads * d)
+    return x.transpose(-2, -1).reshape(B, heads * d, size[0], size[1])
 
 
 def fuse_modules(module: nn.Module) -> nn.Module:
@@ -128,15 +159,24 @@ def fuse_modules(module: nn.Module) -> nn.Module:
 
 
 class Residual(nn.Module):
-    """``x + drop_path(block(x))``."""
+    """``x + drop_path(block(x))``.
+
+    Stochastic depth is written into the residual add: one ``addcmul`` with a per-sample
+    keep mask scaled by ``1 / keep``, rather than a separate drop-path module's
+    rand/floor/div/mul and then the add (fewer ops per block in a training step).
+    """
 
     def __init__(self, block: nn.Module, drop_path_rate: float = 0.):
         super().__init__()
         self.block = block
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.drop_path_rate = drop_path_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.drop_path(self.block(x))
+        out = self.block(x)
+        if self.training and self.drop_path_rate > 0:
+            keep = 1 - self.drop_path_rate
+            mask = out.new_empty((out.shape[0], ) + (1, ) * (out.dim() - 1)).bernoulli_(keep)
+            return torch.addcmul(x, out, mask, value=1 / keep)
         if torch.is_grad_enabled():
             return x + out
         # Inference: the block's output is a fresh tensor; add into it, no new buffer.
@@ -144,25 +184,31 @@ class Residual(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """LinearBN -> activation -> LinearBN (ratio 2 in LeViT)."""
+    """LinearBN -> activation -> LinearBN (ratio 2 in LeViT); ``pointwise`` is the
+    LinearBN of the form (linear or 1x1 convolution)."""
 
-    def __init__(self, embed_dim: int, mlp_ratio: int, act_cfg: dict):
+    def __init__(self, embed_dim: int, mlp_ratio: int, act_cfg: dict,
+                 pointwise: type = LinearBN):
         super().__init__()
         hidden = int(embed_dim * mlp_ratio)
-        self.linear1 = LinearBN(embed_dim, hidden)
+        self.linear1 = pointwise(embed_dim, hidden)
         self.activation = build_activation_layer(act_cfg)
-        self.linear2 = LinearBN(hidden, embed_dim)
+        self.linear2 = pointwise(hidden, embed_dim)
 
 
 class Subsample(nn.Module):
-    """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid, in both directions."""
+    """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid (or, with
+    ``channels_last=False``, a ``(B, C, H, W)`` map), in both directions."""
 
-    def __init__(self, stride: int, resolution=None):
+    def __init__(self, stride: int, channels_last: bool = True):
         super().__init__()
         self.stride = stride
+        self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, ::self.stride, ::self.stride]
+        if self.channels_last:
+            return x[:, ::self.stride, ::self.stride]
+        return x[:, :, ::self.stride, ::self.stride]
 
 
 def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -172,23 +218,55 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     Written out rather than through ``F.scaled_dot_product_attention``: LeViT's value dim
     differs from its key dim, which rules out PyTorch's fused CPU kernel, and the
     fallback it then takes re-checks the float mask for ``-inf`` rows on every call
-    (``isneginf``/``all``/``where``), about a third of the attention's time.  Scaling
-    ``q`` (N x d) is cheaper than scaling the N x N scores, and the bias is added in place.
+    (``isneginf``/``all``/``where``), about a third of the attention's time.
+
+    Inference scales ``q`` (N x d, cheaper than the N x N scores) and adds the bias in
+    place, allocating nothing N x N but the scores; with autograd on, the scale and the
+    bias go into one ``add`` (one op fewer to record and to differentiate).  Either way
+    the bias is added in the scores' dtype, without a cast of its own.
     """
-    scores = torch.matmul(q * scale, k.transpose(-2, -1))
-    scores += bias
+    if torch.is_grad_enabled():
+        scores = torch.add(bias, torch.matmul(q, k.transpose(-2, -1)), alpha=scale)
+    else:
+        scores = torch.matmul(q * scale, k.transpose(-2, -1))
+        scores += bias
     return torch.matmul(scores.softmax(dim=-1), v)
 
 
+def chunk_rows(q_size: Size2, num_keys: int, batch_heads: int = 1) -> Optional[int]:
+    """Query-grid rows per chunk, or ``None`` to attend over the whole grid at once.
+
+    A grid is chunked when one sample-head's scores exceed ``ATTENTION_CHUNK_PAIRS``
+    query/key pairs (every 224 classification grid stays whole: chunking is for dense
+    inputs); then each chunk holds at most ``ATTENTION_CHUNK_ELEMENTS`` scores over all
+    ``batch_heads`` (batch x heads) maps.
+    """
+    if q_size[0] * q_size[1] * num_keys <= ATTENTION_CHUNK_PAIRS:
+        return None
+    return max(1, ATTENTION_CHUNK_ELEMENTS // (batch_heads * q_size[1] * num_keys))
+
+
 class BiasedAttentionBase(nn.Module):
-    """Owns the learned bias table and its derived, per-grid bias tensors.
+    """Owns the learned bias table, its derived per-grid bias tensors, and the attention
+    over a query/key grid pair.
 
     The table ``attention_biases`` (heads x trained offsets) is the only saved state.  Bias
-    tensors for a grid are derived: in training with autograd on they are rebuilt every call
-    (so the table gets gradients); otherwise they are cached per grid and dtype, and the cache
-    is emptied whenever the table's identity, device, storage or version counter changes, so
-    ``.to()``, ``.half()``, loading a checkpoint or an optimizer step never leave a stale
-    tensor behind.
+    tensors for a grid are derived:
+
+    * at the trained grid with autograd on (training), or while compiling, the bias is one
+      gather of the table with ``bias_idxs``, a non-saved buffer (it moves with the module,
+      and a compiled graph reads it as a constant);
+    * at other grids with autograd on, it is built from the table (the table gets
+      gradients through either);
+    * otherwise (inference) it is cached per grid and dtype, and the cache is emptied
+      whenever the table's identity, device, storage or version counter changes, and on
+      ``train()``/``eval()``, so ``.to()``, ``.half()``, loading a checkpoint, an optimizer
+      step or an EMA swap (``param.data`` writes, which bump no version) never leave a
+      stale tensor behind.
+
+    Large grids (dense inputs) are attended in chunks of query rows
+    (:func:`chunk_rows`), so no ``N x N`` score map is ever whole in memory; with autograd
+    on, each chunk is recomputed in backward (``torch.utils.checkpoint``) instead of kept.
     """
 
     def _init_heads(self, num_heads: int, key_dim: int, attn_ratio: float, resolution,
@@ -201,13 +279,17 @@ class BiasedAttentionBase(nn.Module):
         self.dh = self.d * num_heads
         self.trained_resolution: Size2 = to_2tuple(resolution)
         self.stride = stride
-        num_offsets = self.trained_resolution[0] * self.trained_resolution[1]
-        self.attention_biases = nn.Parameter(torch.zeros(num_heads, num_offsets))
+        trained = self.trained_resolution
+        self.trained_grids = (subsampled_size(trained, stride), trained)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, trained[0] * trained[1]))
+        self.register_buffer('bias_idxs', table_index(trained, stride), persistent=False)
         self._bias_cache: Dict[tuple, torch.Tensor] = {}
 
     def attention_bias(self, q_size: Size2, k_size: Size2,
-                       dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype``."""
+                       dtype: Optional[torch.dtype] = None,
+                       q_rows: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype`` (with autograd on:
+        in the table's dtype); ``q_rows`` keeps the queries of those query-grid rows."""
         table = self.attention_biases
         dtype = dtype or table.dtype
         if torch.jit.is_tracing():
@@ -215,20 +297,29 @@ class BiasedAttentionBase(nn.Module):
                 # Dynamic-shape export: the graph builds the bias from the traced sizes;
                 # traced sizes must not become cache keys.
                 return attention_bias(table, self.trained_resolution, q_size, k_size,
-                                      self.stride).to(dtype)
+                                      self.stride, q_rows).to(dtype)
             q_size = tuple(int(s) for s in q_size)
             k_size = tuple(int(s) for s in k_size)
-        if torch.compiler.is_compiling() and not self.training:
+        compiling = torch.compiler.is_compiling()
+        if compiling and not self.training:
             # A compiled inference graph reads the finished bias (the table-state check
             # below would break the graph); like the compiler's frozen weights it is
             # fixed at compile time, so recompile after changing the table.
             cached = self._bias_cache.get((q_size, k_size, dtype))
             if cached is not None:
-                return cached
-        if self.training and torch.is_grad_enabled() or torch.compiler.is_compiling():
-            bias = attention_bias(table, self.trained_resolution, q_size, k_size,
-                                  self.stride)
-            return bias.to(dtype)
+                return _rows(cached, q_size, q_rows)
+        if torch.is_grad_enabled() and table.requires_grad or compiling:
+            if q_rows is None and (q_size, k_size) == self.trained_grids:
+                return table[:, self.bias_idxs]
+            return attention_bias(table, self.trained_resolution, q_size, k_size,
+                                  self.stride, q_rows)
+        return _rows(self._cached_bias(q_size, k_size, dtype, q_rows), q_size, q_rows)
+
+    def _cached_bias(self, q_size: Size2, k_size: Size2, dtype: torch.dtype,
+                     q_rows) -> torch.Tensor:
+        """The whole grid's bias from the cache (built if it fits the budget); a grid too
+        large to cache is built for ``q_rows`` only."""
+        table = self.attention_biases
         # Entries made from an older table (optimizer step, load, new device) are dropped
         # as soon as the table changes, so they never pile up.
         table_state = (id(table), table.device, table.data_ptr(), table._version)
@@ -237,11 +328,42 @@ class BiasedAttentionBase(nn.Module):
             self._bias_cache_state = table_state
         key = (q_size, k_size, dtype)
         bias = self._bias_cache.get(key)
-        if bias is None:
-            bias = attention_bias(table.detach(), self.trained_resolution, q_size,
-                                  k_size, self.stride).to(dtype)
-            self._remember_bias(key, bias)
+        if bias is not None:
+            return bias
+        num_bytes = (table.shape[0] * q_size[0] * q_size[1] * k_size[0] * k_size[1]
+                     * torch.empty((), dtype=dtype).element_size())
+        if q_rows is not None and num_bytes > MAX_CACHED_BIAS_BYTES:
+            return attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
+                                  self.stride, q_rows).to(dtype)
+        bias = attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
+                              self.stride).to(dtype)
+        self._remember_bias(key, bias)
         return bias
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_size: Size2,
+               k_size: Size2) -> torch.Tensor:
+        """``softmax(scale * q k^T + bias) v`` over the grids, in query-row chunks where
+        the score maps would be large."""
+        rows = chunk_rows(q_size, k_size[0] * k_size[1], q.shape[0] * q.shape[1])
+        if rows is None:
+            return biased_attention(q, k, v, self.attention_bias(q_size, k_size, q.dtype),
+                                    self.scale)
+        recompute = torch.is_grad_enabled() and (
+            q.requires_grad or self.attention_biases.requires_grad)
+        outs = []
+        for first in range(0, q_size[0], rows):
+            end = min(first + rows, q_size[0])
+            q_chunk = q[:, :, first * q_size[1]:end * q_size[1]]
+            if recompute:
+                outs.append(checkpoint(self._attend_rows, q_chunk, k, v, q_size, k_size,
+                                       (first, end), use_reentrant=False))
+            else:
+                outs.append(self._attend_rows(q_chunk, k, v, q_size, k_size, (first, end)))
+        return torch.cat(outs, dim=2)
+
+    def _attend_rows(self, q, k, v, q_size, k_size, q_rows):
+        bias = self.attention_bias(q_size, k_size, q.dtype, q_rows)
+        return biased_attention(q, k, v, bias, self.scale)
 
     def _remember_bias(self, key: tuple, bias: torch.Tensor):
         """Keep ``bias`` within the byte budget, evicting the oldest entries first."""
@@ -257,6 +379,13 @@ class BiasedAttentionBase(nn.Module):
     def clear_bias_cache(self):
         self._bias_cache.clear()
 
+    def train(self, mode: bool = True):
+        # Writes through ``param.data`` (mmengine's EMAHook swaps weights that way) bump no
+        # version counter; every validation or test loop switches modes first, so a cache
+        # never outlives one.
+        self.clear_bias_cache()
+        return super().train(mode)
+
     def _apply(self, fn, *args, **kwargs):
         self.clear_bias_cache()
         return super()._apply(fn, *args, **kwargs)
@@ -269,23 +398,32 @@ class BiasedAttentionBase(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+def _rows(bias: torch.Tensor, q_size: Size2, q_rows) -> torch.Tensor:
+    """The bias rows of query-grid rows ``q_rows`` (all of them for ``None``)."""
+    if q_rows is None or bias.shape[1] != q_size[0] * q_size[1]:
+        return bias
+    return bias[:, q_rows[0] * q_size[1]:q_rows[1] * q_size[1]]
+
+
 class Attention(BiasedAttentionBase):
-    """Multi-head self-attention with a learned relative-position bias."""
+    """Multi-head self-attention with a learned relative-position bias, on tokens or maps
+    (``pointwise``: :class:`LinearBN` or :class:`PointwiseConvBN`)."""
 
     def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
-                 act_cfg: dict = dict(type='HSwish'), resolution=14):
+                 act_cfg: dict = dict(type='HSwish'), resolution=14,
+                 pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=1)
-        self.qkv = LinearBN(dim, self.dh + 2 * key_dim * num_heads)
-        self.proj = nn.Sequential(build_activation_layer(act_cfg), LinearBN(self.dh, dim))
+        self.channels_last = pointwise.channels_last
+        self.qkv = pointwise(dim, self.dh + 2 * key_dim * num_heads)
+        self.proj = nn.Sequential(build_activation_layer(act_cfg), pointwise(self.dh, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        qkv = self.qkv(x).view(B, H * W, self.num_heads, -1)
-        q, k, v = qkv.transpose(1, 2).split([self.key_dim, self.key_dim, self.d], dim=3)
-        bias = self.attention_bias((H, W), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
-        return self.proj(x.transpose(1, 2).reshape(B, H, W, self.dh))
+        size = grid_size(x, self.channels_last)
+        q, k, v = split_heads(self.qkv(x), self.num_heads, self.channels_last).split(
+            [self.key_dim, self.key_dim, self.d], dim=3)
+        x = self.attend(q, k, v, size, size)
+        return self.proj(merge_heads(x, size, self.channels_last))
 
 
 class AttentionSubsample(BiasedAttentionBase):
@@ -293,49 +431,54 @@ class AttentionSubsample(BiasedAttentionBase):
 
     def __init__(self, in_dim: int, out_dim: int, key_dim: int, num_heads: int = 8,
                  attn_ratio: float = 2, act_cfg: dict = dict(type='HSwish'),
-                 stride: int = 2, resolution=14):
+                 stride: int = 2, resolution=14, pointwise: type = LinearBN):
         super().__init__()
         self._init_heads(num_heads, key_dim, attn_ratio, resolution, stride=stride)
-        self.kv = LinearBN(in_dim, self.dh + key_dim * num_heads)
-        self.q = nn.Sequential(Subsample(stride), LinearBN(in_dim, key_dim * num_heads))
+        self.channels_last = pointwise.channels_last
+        self.kv = pointwise(in_dim, self.dh + key_dim * num_heads)
+        self.q = nn.Sequential(Subsample(stride, pointwise.channels_last),
+                               pointwise(in_dim, key_dim * num_heads))
         self.proj = nn.Sequential(build_activation_layer(act_cfg),
-                                  LinearBN(self.dh, out_dim))
+                                  pointwise(self.dh, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        kv = self.kv(x).view(B, H * W, self.num_heads, -1)
-        k, v = kv.transpose(1, 2).split([self.key_dim, self.d], dim=3)
+        channels_last = self.channels_last
+        k_size = grid_size(x, channels_last)
+        k, v = split_heads(self.kv(x), self.num_heads, channels_last).split(
+            [self.key_dim, self.d], dim=3)
         q = self.q(x)
-        Hq, Wq = q.shape[1:3]
-        q = q.reshape(B, Hq * Wq, self.num_heads, self.key_dim).transpose(1, 2)
-        bias = self.attention_bias((Hq, Wq), (H, W), q.dtype)
-        x = biased_attention(q, k, v, bias, self.scale)
-        return self.proj(x.transpose(1, 2).reshape(B, Hq, Wq, self.dh))
+        q_size = grid_size(q, channels_last)
+        x = self.attend(split_heads(q, self.num_heads, channels_last), k, v, q_size, k_size)
+        return self.proj(merge_heads(x, q_size, channels_last))
 
 
 class Stem(nn.Module):
-    """Four stride-2 3x3 ConvBN layers (3 -> C/8 -> C/4 -> C/2 -> C), Hardswish between.
+    """Stride-2 3x3 ConvBN layers with the activation between: four for stride 16 (3 -> C/8
+    -> C/4 -> C/2 -> C), three for stride 8 (3 -> C/4 -> C/2 -> C).
 
-    ``forward`` returns the stride-16 map, plus the stride-8 map when asked (dense heads).
+    ``forward`` returns the stem's map, plus, when asked (dense heads), the map before its
+    last convolution (half the stride, C/2 channels).
     """
 
-    def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish')):
+    def __init__(self, embed_dim: int, act_cfg: dict = dict(type='HSwish'),
+                 stride: int = 16):
         super().__init__()
-        channels = [3, embed_dim // 8, embed_dim // 4, embed_dim // 2, embed_dim]
+        channels = stem_channels(embed_dim, stride)
         layers = []
-        for i in range(4):
-            layers.append(ConvBN(channels[i], channels[i + 1]))
-            if i < 3:
+        for i in range(len(channels) - 1):
+            if i > 0:
                 layers.append(build_activation_layer(act_cfg))
+            layers.append(ConvBN(channels[i], channels[i + 1]))
         self.patch_embed = nn.Sequential(*layers)
+        self.stride = stride
 
     def forward(self, x: torch.Tensor,
-                with_stride8: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                with_inner: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         # Channels-last: oneDNN's direct convolution is several times faster for the
-        # 3-channel input layer, and the stride-16 map then permutes to the (B, H, W, C)
+        # 3-channel input layer, and the last map then permutes to the (B, H, W, C)
         # token layout without a copy.
         x = x.contiguous(memory_format=torch.channels_last)
-        if not with_stride8:
+        if not with_inner:
             return self.patch_embed(x), None
-        stride8 = self.patch_embed[:6](x)
-        return self.patch_embed[6:](stride8), stride8
+        inner = self.patch_embed[:-1](x)
+        return self.patch_embed[-1](inner), inner

@@ -1,103 +1,108 @@
-"""The LeViT backbone (Graham et al., ICCV 2021), at any input size.
+"""The LeViT backbone (Graham et al., ICCV 2021), at any input size, in either form.
 
-The five published architectures are data (``ARCH_SETTINGS``); one builder turns any of them,
-or a user's dict, into modules.  Parameter names match mmpretrain 1.2.0's ``LeViT`` so its
-released checkpoints load with every key used.
+The architectures are data (:mod:`levit_mm.arch`); one builder turns any of them, or a
+user's dict, into modules, in the linear form (``(B, H, W, C)`` tokens) or the conv form,
+LeViT-C (``(B, C, H, W)`` maps, 1x1 convolutions): the same blocks (:mod:`.layers`) given
+another pointwise layer.
+Parameter names match mmpretrain 1.2.0's ``LeViT`` in both forms, so its released
+checkpoints load with every key used.
 """
-import copy
-from typing import Dict, List, Sequence, Union
+import contextlib
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, arch_name,
+                    down_heads, resolve_arch, stage_grids)
 from ..attention_bias import subsampled_size, to_2tuple
-from ..deploy import fold_on_load
-from ..validation import check_finite
-from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase,
-                     Residual, Stem, fuse_modules)
+from ..finite import check_finite
+from ..folding import fold_on_load
+from ..forms import check_form, match_form_on_load
+from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase, LinearBN,
+                     PointwiseConvBN, Residual, Stem, fuse_modules)
 
-#: embed dims, heads and depths per stage, and the key dim of the attention blocks.
-ARCH_SETTINGS: Dict[str, Dict[str, List[int]]] = {
-    '128s': dict(embed_dims=[128, 256, 384], num_heads=[4, 6, 8], depths=[2, 3, 4],
-                 key_dims=[16, 16, 16]),
-    '128': dict(embed_dims=[128, 256, 384], num_heads=[4, 8, 12], depths=[4, 4, 4],
-                key_dims=[16, 16, 16]),
-    '192': dict(embed_dims=[192, 288, 384], num_heads=[3, 5, 6], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-    '256': dict(embed_dims=[256, 384, 512], num_heads=[4, 6, 8], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-    '384': dict(embed_dims=[384, 512, 768], num_heads=[6, 9, 12], depths=[4, 4, 4],
-                key_dims=[32, 32, 32]),
-}
-ARCH_KEYS = ('embed_dims', 'num_heads', 'depths', 'key_dims')
 STEM_INDEX = 'stem'
+#: form -> its pointwise Linear/Conv+BN (which also says where the channel axis is)
+FORM_POINTWISE = {'linear': LinearBN, 'conv': PointwiseConvBN}
 
 
-def resolve_arch(arch: Union[str, dict]) -> Dict[str, List[int]]:
-    """Turn an arch name or dict into a validated ``{embed_dims, num_heads, depths,
-    key_dims}`` dict (lists of equal length), with a message that says what is wrong."""
-    if isinstance(arch, str):
-        name = arch.lower()
-        if name not in ARCH_SETTINGS:
-            raise ValueError(f'Unknown LeViT arch {arch!r}; choose one of '
-                             f'{sorted(ARCH_SETTINGS)} or pass a dict with keys '
-                             f'{list(ARCH_KEYS)}.')
-        return copy.deepcopy(ARCH_SETTINGS[name])
-    if not isinstance(arch, dict):
-        raise TypeError(f'LeViT arch must be a name or a dict, got {type(arch).__name__}.')
-    missing = [k for k in ARCH_KEYS if k not in arch]
-    extra = [k for k in arch if k not in ARCH_KEYS]
-    if missing or extra:
-        raise ValueError(f'Custom LeViT arch needs exactly the keys {list(ARCH_KEYS)}; '
-                         f'missing {missing}, unexpected {extra}.')
-    spec = {k: list(arch[k]) for k in ARCH_KEYS}
-    lengths = {k: len(v) for k, v in spec.items()}
-    if len(set(lengths.values())) != 1 or lengths['embed_dims'] == 0:
-        raise ValueError(f'Custom LeViT arch lists must have one entry per stage and the '
-                         f'same length; got lengths {lengths}.')
-    for i in range(1, len(spec['embed_dims'])):
-        if spec['embed_dims'][i - 1] % spec['key_dims'][i]:
-            raise ValueError(
-                f'Stage {i}: the shrinking attention uses embed_dims[{i - 1}] // '
-                f'key_dims[{i}] heads, so {spec["embed_dims"][i - 1]} must be divisible '
-                f'by {spec["key_dims"][i]}.')
-    if spec['embed_dims'][0] % 8:
-        raise ValueError('embed_dims[0] must be divisible by 8 (the stem widths are '
-                         f'C/8, C/4, C/2); got {spec["embed_dims"][0]}.')
-    return spec
+class Layer:
+    """Some consecutive modules of a stage, called in turn (not a Module: it owns no
+    parameters, the stage does)."""
+
+    def __init__(self, modules: List[nn.Module]):
+        self.modules = modules
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.modules:
+            x = module(x)
+        return x
 
 
-def build_levit_stages(spec: dict, resolution, attn_ratio: float, mlp_ratio: float,
-                       act_cfg: dict, drop_path_rate: float):
+@contextlib.contextmanager
+def _batchnorm_stats_frozen(modules: List[nn.Module]):
+    """BatchNorms normalise with batch statistics (training) but leave their running
+    statistics and counters as they are: the recomputation of a checkpointed layer must not
+    update them a second time.  (Momentum 0 keeps the running averages exactly; dropping
+    them instead would change what the recomputation saves for backward.)"""
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    saved = [(norm.momentum, None if norm.num_batches_tracked is None
+              else norm.num_batches_tracked.clone()) for norm in norms]
+    for norm in norms:
+        norm.momentum = 0.
+    try:
+        yield
+    finally:
+        for norm, (momentum, count) in zip(norms, saved):
+            norm.momentum = momentum
+            if count is not None:
+                norm.num_batches_tracked.copy_(count)
+
+
+def checkpoint_call(function, *args):
+    """``function(*args)`` keeping only its inputs for backward, which recomputes it: the
+    first forward runs as usual, the recomputation with BatchNorm statistics frozen."""
+    modules = function.modules if isinstance(function, Layer) else [function]
+    return cp.checkpoint(function, *args, use_reentrant=False, context_fn=lambda: (
+        contextlib.nullcontext(), _batchnorm_stats_frozen(modules)))
+
+
+def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
+                       act_cfg: dict, drop_path_rate: float, form: str = 'linear'):
     """The stage modules and the trained token grid of each stage.
 
     Stage ``i > 0`` starts with a shrinking attention (heads ``embed_dims[i-1] //
     key_dims[i]``, value ratio 4, stride 2) and its MLP, as in the official code.
     """
-    stages, grids = nn.ModuleList(), []
-    resolution = to_2tuple(resolution)
+    pointwise = FORM_POINTWISE[check_form(form)]
+    stages = nn.ModuleList()
+    grids = stage_grids(len(spec['embed_dims']), img_size, spec['stem_stride'])
     for i, (dim, key_dim, depth, heads) in enumerate(
             zip(spec['embed_dims'], spec['key_dims'], spec['depths'],
                 spec['num_heads'])):
         blocks = []
         if i > 0:
             prev = spec['embed_dims'][i - 1]
-            blocks.append(AttentionSubsample(prev, dim, key_dim, prev // key_dim,
-                                             attn_ratio=4, act_cfg=act_cfg, stride=2,
-                                             resolution=resolution))
-            resolution = subsampled_size(resolution, 2)
+            blocks.append(AttentionSubsample(prev, dim, key_dim, down_heads(spec, i),
+                                             attn_ratio=DOWN_ATTN_RATIO, act_cfg=act_cfg,
+                                             stride=DOWN_STRIDE, resolution=grids[i - 1],
+                                             pointwise=pointwise))
             if mlp_ratio > 0:
-                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
+                                       drop_path_rate))
         for _ in range(depth):
             blocks.append(Residual(
-                Attention(dim, key_dim, heads, attn_ratio, act_cfg, resolution),
+                Attention(dim, key_dim, heads, attn_ratio, act_cfg, grids[i], pointwise),
                 drop_path_rate))
             if mlp_ratio > 0:
-                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg), drop_path_rate))
+                blocks.append(Residual(MLP(dim, mlp_ratio, act_cfg, pointwise),
+                                       drop_path_rate))
         stages.append(nn.Sequential(*blocks))
-        grids.append(resolution)
     return stages, grids
 
 
@@ -105,25 +110,41 @@ class LeViT(BaseBackbone):
     """LeViT backbone for classification and dense prediction, at any input size.
 
     Args:
-        arch (str | dict): ``'128s'``, ``'128'``, ``'192'``, ``'256'``, ``'384'`` or a dict
-            with ``embed_dims``, ``num_heads``, ``depths`` and ``key_dims`` (one per stage).
+        arch (str | dict): a name of :data:`levit_mm.arch.ARCH_SETTINGS` (the published
+            ``'128s'``, ``'128'``, ``'192'``, ``'256'``, ``'384'``; timm's larger
+            ``'384_s8'``, ``'512_s8'``, ``'512'``, ``'256d'``, ``'512d'``) or a dict with
+            ``embed_dims``, ``num_heads``, ``depths`` and ``key_dims`` (one per stage) and
+            optionally ``stem_stride`` (16 or 8) and ``act``.
         img_size (int | tuple): the resolution the attention-bias tables are trained for
-            (224 -> 14x14, 7x7, 4x4 grids).  Inputs may have any other size: the bias for
-            the actual grid is built from the table (see :mod:`levit_mm.attention_bias`).
-        patch_size (int): must be 16 (four stride-2 convolutions); kept for mmpretrain
-            config compatibility.
+            (224 -> 14x14, 7x7, 4x4 grids with the stride-16 stem).  Inputs may have any
+            other size: the bias for the actual grid is built from the table (see
+            :mod:`levit_mm.attention_bias`).
+        patch_size (int, optional): the stem's stride; it comes from the arch, and a given
+            value must equal it (kept for mmpretrain config compatibility).
         attn_ratio (float): value dim / key dim in the attention blocks. Defaults to 2.
         mlp_ratio (float): hidden dim / embed dim in the MLPs. Defaults to 2.
-        act_cfg (dict): activation config. Defaults to Hardswish.
-        hybrid_backbone (callable): builds the stem from ``embed_dims[0]``.
-        out_indices (int | Sequence): stages to return (0, 1, 2 at strides 16, 32, 64;
-            negative counts from the end) and ``'stem'`` for the stride-8 stem map.  Each
-            output is NCHW.  Defaults to -1.
+        act_cfg (dict, optional): activation config; defaults to the arch's (Hardswish
+            for the published variants, SiLU for timm's larger ones).
+        hybrid_backbone (callable): builds the stem from ``embed_dims[0]``, ``act_cfg``
+            and ``stride``.
+        out_indices (int | Sequence): stages to return (0, 1, 2 at strides 16, 32, 64 for
+            the stride-16 stem, 8, 16, 32 for stride 8; negative counts from the end) and
+            ``'stem'`` for the stem's map before its last convolution (half the stage-0
+            stride, ``embed_dims[0] // 2`` channels).  Each output is NCHW.  Defaults to -1.
         frozen_stages (int): freeze the stem and the first ``frozen_stages`` stages
             (parameters and BN statistics); 0 freezes only the stem, -1 nothing.
         norm_eval (bool): keep every BatchNorm in eval mode while training (dense heads
             with small batches).
         drop_path_rate (float): stochastic depth on every residual block.
+        form (str): ``'linear'`` (Linear layers on ``(B, H, W, C)`` tokens, the published
+            code's form) or ``'conv'`` (LeViT-C: 1x1 convolutions on ``(B, C, H, W)``
+            maps, the official ``levit_c.py`` and timm's ``levit_conv_*``).  Same
+            parameters and outputs; either form's checkpoints load into either (pointwise
+            weights are reshaped), and :meth:`to_form` switches a built model.
+        with_cp (bool): gradient checkpointing: in training, keep only the inputs of the
+            stem and of each layer (an attention and its MLP) and recompute them in
+            backward; slower, less activation memory.  BatchNorm statistics are updated
+            once.
         deploy (bool): build directly in the folded (deploy) form.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')``.
@@ -149,27 +170,31 @@ class LeViT(BaseBackbone):
     800x1333 image, or train at smaller crops.
     """
 
-    arch_settings = ARCH_SETTINGS
-
     def __init__(self,
                  arch: Union[str, dict] = '128s',
                  img_size=224,
-                 patch_size: int = 16,
-                 attn_ratio: float = 2,
-                 mlp_ratio: float = 2,
-                 act_cfg: dict = dict(type='HSwish'),
+                 patch_size: Optional[int] = None,
+                 attn_ratio: float = ATTN_RATIO,
+                 mlp_ratio: float = MLP_RATIO,
+                 act_cfg: Optional[dict] = None,
                  hybrid_backbone=Stem,
                  out_indices: Union[int, str, Sequence] = -1,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.,
+                 form: str = 'linear',
+                 with_cp: bool = False,
                  deploy: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if patch_size != 16:
-            raise ValueError(f'LeViT\'s stem has a fixed stride of 16; got patch_size='
-                             f'{patch_size}.')
+        self.form = check_form(form)
         self.arch = resolve_arch(arch)
+        stem_stride = self.arch['stem_stride']
+        if patch_size is not None and patch_size != stem_stride:
+            raise ValueError(f'LeViT-{arch_name(arch).upper()}\'s stem has a stride of '
+                             f'{stem_stride}; got patch_size={patch_size}.')
+        if act_cfg is None:
+            act_cfg = dict(type=self.arch['act'])
         self.embed_dims = self.arch['embed_dims']
         self.num_heads = self.arch['num_heads']
         self.key_dims = self.arch['key_dims']
@@ -177,10 +202,18 @@ class LeViT(BaseBackbone):
         self.num_stages = len(self.embed_dims)
         self.img_size = to_2tuple(img_size)
 
-        self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg)
-        token_grid = (-(-self.img_size[0] // 16), -(-self.img_size[1] // 16))
+        self.patch_embed = hybrid_backbone(self.embed_dims[0], act_cfg=act_cfg,
+                                           stride=stem_stride)
+        # what to_form() needs to build the stages again
+        self._stage_args = (attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
         self.stages, self.resolutions = build_levit_stages(
-            self.arch, token_grid, attn_ratio, mlp_ratio, act_cfg, drop_path_rate)
+            self.arch, self.img_size, *self._stage_args, form=self.form)
+        # a layer is an attention (plain or shrinking) and its MLP: the unit of gradient
+        # checkpointing and of layer-wise learning-rate decay
+        self.modules_per_layer = 2 if mlp_ratio > 0 else 1
+        self.stage_layers = [len(stage) // self.modules_per_layer for stage in self.stages]
+        self.num_layers = sum(self.stage_layers)
+        self.with_cp = with_cp
 
         self.out_indices = self._parse_out_indices(out_indices)
         self.with_stem_out = STEM_INDEX in self.out_indices
@@ -194,16 +227,10 @@ class LeViT(BaseBackbone):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
-        # a training-form checkpoint folds as it loads into the deployed form
+        # a training-form checkpoint folds as it loads into the deployed form, and the
+        # other form's pointwise weights take this form's shape
         self.register_load_state_dict_pre_hook(fold_on_load)
-
-    def init_weights(self):
-        # A Pretrained init_cfg may name an official/timm/HF file; the converter loads those.
-        from ..convert import load_foreign_pretrained  # (it imports this module)
-        if load_foreign_pretrained(self, self.init_cfg):
-            self._is_init = True
-            return
-        super().init_weights()
+        self.register_load_state_dict_pre_hook(match_form_on_load)
 
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):
@@ -226,17 +253,55 @@ class LeViT(BaseBackbone):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError('LeViT expects a batch of RGB images shaped (B, 3, H, W); got '
                              f'{tuple(x.shape)}.')
-        if not (torch.jit.is_tracing() or torch.jit.is_scripting()
+        if not (self.training or torch.jit.is_tracing() or torch.jit.is_scripting()
                 or torch.compiler.is_compiling()):
+            # Inference only: the check reads one reduction back to the host, a device
+            # sync that a training step should not pay (a NaN input shows in its loss).
             check_finite(x, 'LeViT input')
-        x, stride8 = self.patch_embed(x, with_stride8=self.with_stem_out)
-        outs = {STEM_INDEX: stride8}
-        x = x.permute(0, 2, 3, 1)  # tokens as (B, H, W, C)
+        use_cp = self.with_cp and self.training and torch.is_grad_enabled()
+        if use_cp:  # its full-resolution maps are the largest activations of all
+            x, inner = checkpoint_call(self.patch_embed, x, self.with_stem_out)
+        else:
+            x, inner = self.patch_embed(x, with_inner=self.with_stem_out)
+        outs = {STEM_INDEX: inner}
+        linear = self.form == 'linear'
+        # tokens as (B, H, W, C), or maps as contiguous (B, C, H, W) (the stem's output is
+        # channels-last in memory, which the conv form's head reshapes cannot view)
+        x = x.permute(0, 2, 3, 1) if linear else x.contiguous()
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            x = self._run_checkpointed(stage, x) if use_cp else stage(x)
             if i in self.out_indices:
-                outs[i] = x.permute(0, 3, 1, 2).contiguous()
+                outs[i] = x.permute(0, 3, 1, 2).contiguous() if linear else x
         return tuple(outs[i] for i in self.out_indices)
+
+    def _run_checkpointed(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """``stage(x)``, one checkpoint per layer: its activations are recomputed in
+        backward, with BatchNorm running statistics left alone the second time."""
+        modules = list(stage)
+        step = self.modules_per_layer
+        for start in range(0, len(modules), step):
+            x = checkpoint_call(Layer(modules[start:start + step]), x)
+        return x
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """``(layer depth, number of depths)`` of a parameter, for mmpretrain's
+        ``LearningRateDecayOptimWrapperConstructor`` (layer-wise lr decay).
+
+        Depth 0 is the stem; each layer (an attention, plain or shrinking, and its MLP)
+        is one depth, in order; the last depth, ``num_layers + 1``, is whatever follows the
+        backbone (neck, head: any name without ``prefix``).
+        """
+        num_depths = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_depths - 1, num_depths
+        name = param_name[len(prefix):]
+        if name.startswith('patch_embed.'):
+            return 0, num_depths
+        if name.startswith('stages.'):
+            stage, index = (int(part) for part in name.split('.')[1:3])
+            depth = 1 + sum(self.stage_layers[:stage]) + index // self.modules_per_layer
+            return depth, num_depths
+        return num_depths - 1, num_depths
 
     def _freeze_stages(self):
         if self.frozen_stages < 0:
@@ -256,19 +321,43 @@ class LeViT(BaseBackbone):
                     module.eval()
         return self
 
+    @torch.no_grad()
+    def to_form(self, form: str) -> 'LeViT':
+        """Switch this model to the other form in place, weights, mode, device and deploy
+        state kept (its pointwise weights are reshaped); returns ``self``."""
+        if check_form(form) == self.form:
+            return self
+        state = self.state_dict()
+        reference = next(self.parameters())
+        stages, _ = build_levit_stages(self.arch, self.img_size, *self._stage_args,
+                                       form=form)
+        if self.deploy:
+            fuse_modules(stages)
+        self.stages = stages.to(device=reference.device, dtype=reference.dtype)
+        self.form = form
+        self.load_state_dict(state)
+        self.train(self.training)  # frozen stages and norm_eval apply to the new modules
+        if self.deploy:
+            self._inplace_activations()
+            self.materialise_biases()
+        return self
+
     def switch_to_deploy(self):
         """Fold every Conv+BN and Linear+BN into one layer and materialise the bias
         tensors for the trained grid; eval-mode outputs are unchanged."""
         if self.deploy:
             return
         fuse_modules(self)
+        self._inplace_activations()
+        self.deploy = True
+        self.materialise_biases()
+
+    def _inplace_activations(self):
         for module in self.modules():
             # Every activation here reads a fresh Linear/Conv/attention output, which
             # nothing else uses: overwrite it rather than allocate.
-            if isinstance(module, nn.Hardswish):
+            if isinstance(module, (nn.Hardswish, nn.SiLU)):
                 module.inplace = True
-        self.deploy = True
-        self.materialise_biases()
 
     @torch.no_grad()
     def materialise_biases(self):

@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..convert import mmengine_checkpoint_globals, unwrap_state_dict
+
 SOURCES = ('config', 'name', 'model')
 OPTIONS = ('checkpoint', 'input_size')
 
@@ -50,30 +52,20 @@ def _teacher_model_cfg(cfg: dict):
     return model_cfg
 
 
-def _state_dict_of(checkpoint: dict) -> dict:
-    """The weights inside a checkpoint file: mmengine's ``state_dict``, DeiT's ``model``,
-    or a bare state dict; DataParallel's ``module.`` prefix removed."""
-    for key in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-            break
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in checkpoint.items()}
-
-
 def load_teacher_weights(model: nn.Module, checkpoint: str) -> None:
-    """Load ``checkpoint`` strictly: a teacher with missing weights is worse than none."""
+    """Load ``checkpoint`` strictly: a teacher with missing weights is worse than none.
+
+    Read through mmengine's loaders (:mod:`levit_mm.convert.model_loading`), so a file with
+    NaN/Inf weights is refused like any other; a file named in your own config may be an
+    mmengine training checkpoint (message hub included), read as mmengine read it before
+    torch 2.6."""
     from mmengine.runner.checkpoint import CheckpointLoader
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Teacher checkpoint not found: {checkpoint}')
-    if '://' in checkpoint:
-        raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    else:
-        # A file named in your own config, read as mmengine read it before torch 2.6:
-        # training checkpoints carry mmengine's message hub, which weights-only loading
-        # refuses.
-        raw = torch.load(checkpoint, map_location='cpu', weights_only=False)
-    state = _state_dict_of(raw)
+    with mmengine_checkpoint_globals():
+        raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu',
+                                               logger='silent')
+    state = unwrap_state_dict(raw)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -180,9 +172,14 @@ class Teacher:
                                    align_corners=False)
         return inputs
 
+    @torch.compiler.disable
     @torch.no_grad()
     def logits(self, inputs: torch.Tensor, student_preprocessor=None) -> torch.Tensor:
-        """Teacher logits for the (already batch-augmented) student inputs."""
+        """Teacher logits for the (already batch-augmented) student inputs.
+
+        Never traced when the student's training step is compiled (``compile=True``):
+        building the teacher reads configs and files, and its network is not the
+        student's graph; it runs eagerly, as a frozen function of the inputs."""
         model = self.build()
         model.eval()  # whatever anyone did to it, the teacher predicts in eval mode
         first = next(model.parameters(), None)

@@ -1,16 +1,19 @@
-"""Checkpoint conversion: official, timm, Hugging Face and mmpretrain LeViT layouts to
-levit_mm's (which is mmpretrain 1.2.0's), with format and variant detection."""
-from .checkpoint_io import (UnsafeCheckpointError, load_checkpoint_file,
-                            save_checkpoint_atomic)
-from .converter import (CheckpointFormatError, CheckpointInfo, convert_checkpoint,
-                        convert_state_dict, detect_checkpoint, detect_format,
-                        expected_tensors, is_native_layout, unwrap_state_dict)
+"""Checkpoints: the official, timm, Hugging Face and mmpretrain LeViT layouts to levit_mm's
+(which is mmpretrain 1.2.0's), format and variant detection, safe reading, and the one
+path every weight load goes through (:mod:`.model_loading`)."""
+from .checkpoint_io import (CheckpointFormatError, CheckpointUnavailableError,
+                            UnsafeCheckpointError, load_checkpoint_file,
+                            mmengine_checkpoint_globals, read_state_dict, unwrap_state_dict)
+from .converter import (CheckpointInfo, convert_checkpoint, convert_state_dict,
+                        detect_checkpoint, detect_format, expected_tensors, foreign_to_native)
 from .formats import FORMATS
-from .layout import levit_units
-from .model_loading import convert_on_load, load_foreign_pretrained
+from .model_loading import (CheckpointMismatchError, check_checkpoint_fits, convert_on_load,
+                            load_checkpoint_strict, prepare_checkpoint)
 
-__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'FORMATS', 'UnsafeCheckpointError',
-           'convert_checkpoint', 'convert_state_dict', 'convert_on_load',
-           'detect_checkpoint', 'detect_format', 'expected_tensors', 'is_native_layout',
-           'levit_units', 'load_checkpoint_file', 'load_foreign_pretrained',
-           'save_checkpoint_atomic', 'unwrap_state_dict']
+__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'CheckpointMismatchError',
+           'CheckpointUnavailableError', 'FORMATS', 'UnsafeCheckpointError',
+           'check_checkpoint_fits', 'convert_checkpoint', 'convert_state_dict',
+           'convert_on_load', 'detect_checkpoint', 'detect_format', 'expected_tensors',
+           'foreign_to_native', 'load_checkpoint_file', 'load_checkpoint_strict',
+           'mmengine_checkpoint_globals', 'prepare_checkpoint', 'read_state_dict',
+           'unwrap_state_dict']

@@ -5,25 +5,20 @@ the arch whose complete key/shape list (:func:`expected_tensors`) the checkpoint
 exactly.  Anything else is a :class:`CheckpointFormatError` saying what was expected and what
 was found.
 """
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
-from ..backbones.levit import ARCH_SETTINGS, resolve_arch
+from ..arch import ARCH_SETTINGS, arch_name, resolve_arch, trained_img_size
+from ..folding import merge_head_pairs
+from .checkpoint_io import CheckpointFormatError, preview_keys, unwrap_state_dict
 from .formats import FORMATS, MMPRETRAIN, Format
-from .layout import BN_COUNTER, BN_LINEAR, Shape, Unit, levit_units
+from .layout import BN_COUNTER, BN_LINEAR, LINEAR_BN, Shape, Unit, levit_units
 
 #: buffers some layouts save that are derived from the grid (levit_mm rebuilds them)
 DERIVED_SUFFIXES = ('attention_bias_idxs', )
-#: containers a state dict is commonly wrapped in (mmengine, official/DeiT training)
-WRAPPER_KEYS = ('state_dict', 'model')
-
-
-class CheckpointFormatError(ValueError):
-    """The checkpoint is not a LeViT in a layout levit_mm knows, or not the expected one."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +28,7 @@ class CheckpointInfo:
     arch: str  # a name from ARCH_SETTINGS, or 'custom'
     spec: dict
     fused: bool  # backbone Conv/Linear+BN pairs folded
+    conv: bool  # the conv form (LeViT-C): Linear+BN weights as 1x1 convolution kernels
     head_fused: bool  # heads folded (mmpretrain's switch_to_deploy folds them apart)
     distilled: bool
     num_classes: Optional[int]  # None: backbone only
@@ -45,41 +41,15 @@ class CheckpointInfo:
         form = 'fused/deploy' if self.fused else 'training'
         if self.num_classes is not None and self.head_fused != self.fused:
             form += f' backbone, {"fused" if self.head_fused else "training"}-form heads'
+        conv = 'LeViT-C: 1x1 convolutions; ' if self.conv else ''
         return (f'LeViT-{self.arch.upper()} in the {FORMATS[self.format].description} '
-                f'layout ({form} form, {head}, '
-                f'trained at {self.img_size}px)')
+                f'layout ({conv}{form} form, {head}, trained at {self.img_size}px)')
 
 
-# ------------------------------------------------------------------------- unwrapping
-def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
-    """The tensor dict inside a checkpoint: ``{'state_dict': ...}``, ``{'model': ...}`` or
-    the dict itself; a DataParallel ``module.`` prefix is removed."""
-    if not isinstance(checkpoint, Mapping):
-        raise CheckpointFormatError(
-            f'Expected a checkpoint dict of tensors, found a {type(checkpoint).__name__}.')
-    for key in WRAPPER_KEYS:
-        if isinstance(checkpoint.get(key), Mapping):
-            checkpoint = checkpoint[key]
-            break
-    state = OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
-    if not state:
-        raise CheckpointFormatError(
-            'Expected a state dict of tensors (optionally under "state_dict" or "model"); '
-            f'found no tensors among keys {_preview(checkpoint)}.')
-    if all(k.startswith('module.') for k in state):
-        state = OrderedDict((k[len('module.'):], v) for k, v in state.items())
-    return state
-
-
+# ------------------------------------------------------------------------- layouts
 def normalise_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Backbone-only dicts (HF ``LevitModel``, an mmpretrain backbone) get the prefix their
-    full-model layout has, so one key table serves both; timm's ``levit_conv_*`` models keep
-    their Linear weights as 1x1 convolutions, which are squeezed to the Linear shape."""
-    if 'stem.conv1.linear.weight' in state:
-        state = OrderedDict(
-            (k, v.flatten(1) if (k.startswith('stages.') and k.endswith('.weight')
-                                 and v.dim() == 4 and v.shape[2:] == (1, 1)) else v)
-            for k, v in state.items())
+    full-model layout has, so one key table serves both."""
     if 'patch_embeddings.embedding_layer_1.convolution.weight' in state:
         return OrderedDict((f'levit.{k}', v) for k, v in state.items())
     if any(k.startswith('patch_embed.patch_embed.0.') for k in state):
@@ -97,12 +67,18 @@ def detect_format(state: Mapping[str, torch.Tensor]) -> Tuple[Format, bool]:
     known = '; '.join(f'{f.description}: {f.signatures[0]!r}' for f in FORMATS.values())
     raise CheckpointFormatError(
         'Not a LeViT checkpoint in a known layout: expected a stem key such as '
-        f'{known}; found keys {_preview(state)}.')
+        f'{known}; found keys {preview_keys(state)}.')
+
+
+def is_conv_form(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a LeViT state dict is in the conv form (LeViT-C): its Linear+BN weights are
+    1x1 convolution kernels (the stem's are 3x3 in both forms)."""
+    return any(v.dim() == 4 and tuple(v.shape[2:]) == (1, 1) for v in state.values())
 
 
 def expected_tensors(fmt: Format, spec: dict, fused: bool, num_classes: Optional[int],
-                     distilled: bool, img_size: int = 224, head_fused: Optional[bool] = None
-                     ) -> 'OrderedDict[str, Tuple[Unit, str, Shape]]':
+                     distilled: bool, img_size: int = 224, head_fused: Optional[bool] = None,
+                     conv: bool = False) -> 'OrderedDict[str, Tuple[Unit, str, Shape]]':
     """Every tensor a checkpoint of this format/arch must hold: key -> (unit, levit_mm
     suffix, shape).  BN's optional ``num_batches_tracked`` is not listed."""
     head_fused = fused if head_fused is None else head_fused
@@ -110,7 +86,8 @@ def expected_tensors(fmt: Format, spec: dict, fused: bool, num_classes: Optional
     for unit in levit_units(spec, img_size, num_classes, distilled):
         is_head = unit.role[0] in ('head', 'head_dist')
         base = fmt.path(unit.role, spec['depths'])
-        for suffix, shape in unit.tensor_shapes(head_fused if is_head else fused).items():
+        for suffix, shape in unit.tensor_shapes(head_fused if is_head else fused,
+                                                conv).items():
             out[f'{base}.{fmt.suffix(unit.kind, suffix)}'] = (unit, suffix, shape)
     return out
 
@@ -128,14 +105,14 @@ def _head_info(fmt: Format, state, depths) -> Tuple[Optional[int], bool, bool]:
     return None, False, False
 
 
-def _trained_img_size(fmt: Format, state, depths) -> int:
+def _trained_img_size(fmt: Format, state, spec: dict) -> int:
     """The training resolution, from the first attention block's bias table (R*R offsets
-    for an R x R grid, R = size / 16)."""
-    table = state.get(f'{fmt.path(("attn", 0, 0, "bias"), depths)}.attention_biases')
+    for an R x R grid, R = size / stem stride)."""
+    table = state.get(f'{fmt.path(("attn", 0, 0, "bias"), spec["depths"])}.attention_biases')
     if table is None or table.dim() != 2:
         return 224
-    side = math.isqrt(table.shape[1])
-    return side * 16 if side * side == table.shape[1] else 224
+    square, img_size = trained_img_size(table.shape[1], spec['stem_stride'])
+    return img_size if square else 224
 
 
 def _problems(state, expected) -> List[str]:
@@ -158,25 +135,26 @@ def detect_checkpoint(state: Mapping[str, torch.Tensor],
     """Format and variant of a (normalised) state dict; with ``arch`` the file must be
     that variant."""
     fmt, fused = detect_format(state)
+    conv = is_conv_form(state)
     candidates: Dict[str, dict]
     if arch is None:
         candidates = {name: resolve_arch(name) for name in ARCH_SETTINGS}
     else:
-        candidates = {_arch_name(arch): resolve_arch(arch)}
+        candidates = {arch_name(arch): resolve_arch(arch)}
     results = []
     for name, spec in candidates.items():
         num_classes, distilled, head_fused = _head_info(fmt, state, spec['depths'])
-        img_size = _trained_img_size(fmt, state, spec['depths'])
+        img_size = _trained_img_size(fmt, state, spec)
         expected = expected_tensors(fmt, spec, fused, num_classes, distilled, img_size,
-                                    head_fused)
+                                    head_fused, conv)
         problems = _problems(state, expected)
         if not problems:
-            return CheckpointInfo(fmt.name, name, spec, fused, head_fused, distilled,
+            return CheckpointInfo(fmt.name, name, spec, fused, conv, head_fused, distilled,
                                   num_classes, img_size)
         results.append((len(problems), name, problems))
     results.sort(key=lambda r: r[0])
     _, best, problems = results[0]
-    form = 'fused' if fused else 'training'
+    form = ('fused' if fused else 'training') + (', conv' if conv else '')
     if arch is not None:
         try:  # say which variant the file *is*, if it is one
             found = detect_checkpoint(state).describe()
@@ -193,16 +171,6 @@ def detect_checkpoint(state: Mapping[str, torch.Tensor],
         + '. Pass arch=<dict> for a custom architecture.')
 
 
-def _arch_name(arch: Union[str, dict]) -> str:
-    if isinstance(arch, str):
-        return arch.lower()
-    spec = resolve_arch(arch)
-    for name, known in ARCH_SETTINGS.items():
-        if known == spec:
-            return name
-    return 'custom'
-
-
 # ------------------------------------------------------------------------- conversion
 def convert_state_dict(state: Mapping[str, torch.Tensor], arch: Union[str, dict, None] = None
                        ) -> Tuple['OrderedDict[str, torch.Tensor]', CheckpointInfo]:
@@ -210,29 +178,43 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], arch: Union[str, dict,
 
     Training-form files give a training-form model (``head.head``/``head.head_dist``); fused
     files give levit_mm's deploy form, where two folded heads are merged into one Linear
-    (``deploy=True``).  Derived index buffers are dropped.  Every tensor is checked against
-    the detected (or given) variant's full key and shape list first.
+    (``deploy=True``).  Conv-form files (LeViT-C) give the linear layout, which both of
+    levit_mm's forms load (a reshape).  Derived index buffers are dropped.  Every tensor is
+    checked against the detected (or given) variant's full key and shape list first.
     """
-    state = normalise_layout(unwrap_state_dict(state))
+    return _convert(normalise_layout(unwrap_state_dict(state)), arch)
+
+
+def foreign_to_native(state: Mapping[str, torch.Tensor], arch: Union[str, dict, None] = None
+                      ) -> Optional[Tuple['OrderedDict[str, torch.Tensor]', CheckpointInfo]]:
+    """:func:`convert_state_dict` for a LeViT in a foreign layout (official, timm, HF);
+    ``None`` for levit_mm's own layout or a state dict of no LeViT layout at all (nothing
+    to convert).  The dict is unwrapped, normalised and detected once."""
+    normalised = normalise_layout(unwrap_state_dict(state))
+    try:
+        fmt, _ = detect_format(normalised)
+    except CheckpointFormatError:
+        return None
+    return None if fmt is MMPRETRAIN else _convert(normalised, arch)
+
+
+def _convert(state, arch) -> Tuple['OrderedDict[str, torch.Tensor]', CheckpointInfo]:
     info = detect_checkpoint(state, arch)
     fmt = FORMATS[info.format]
     source = expected_tensors(fmt, info.spec, info.fused, info.num_classes,
-                              info.distilled, info.img_size, info.head_fused)
+                              info.distilled, info.img_size, info.head_fused, info.conv)
     converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
-    merge_heads = info.head_fused and info.distilled
     for key, (unit, suffix, _) in source.items():
-        if merge_heads and unit.role == ('head_dist', ):
-            continue
         target = f'{MMPRETRAIN.path(unit.role, info.spec["depths"])}.' \
                  f'{MMPRETRAIN.suffix(unit.kind, suffix)}'
         value = state[key]
-        if merge_heads and unit.role == ('head', ):
-            dist_key = f'{fmt.path(("head_dist", ), info.spec["depths"])}.{suffix}'
-            value = (value + state[dist_key]) / 2  # the average of two Linears is one
-        converted[target] = value
+        converted[target] = value.flatten(1) if unit.kind == LINEAR_BN and value.dim() == 4 \
+            else value
         counter = key.rsplit('.', 1)[0] + f'.{BN_COUNTER}'
         if suffix == 'bn.running_var' and counter in state:
             converted[target.rsplit('.', 1)[0] + f'.{BN_COUNTER}'] = state[counter]
+    if info.head_fused and info.distilled:
+        merge_head_pairs(converted)  # levit_mm's deploy form has one merged head
     return converted, info
 
 
@@ -243,19 +225,6 @@ def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
     return convert_state_dict(state_dict, arch)[0]
 
 
-def is_native_layout(state: Mapping[str, torch.Tensor]) -> bool:
-    """True for levit_mm/mmpretrain keys (nothing to convert), False for a foreign LeViT
-    layout; raises :class:`CheckpointFormatError` for anything else."""
-    fmt, _ = detect_format(normalise_layout(unwrap_state_dict(state)))
-    return fmt is MMPRETRAIN
-
-
-def _preview(keys, n: int = 5) -> str:
-    keys = list(keys)
-    shown = ', '.join(repr(k) for k in keys[:n])
-    return f'[{shown}{", ..." if len(keys) > n else ""}] ({len(keys)} keys)'
-
-
-__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'convert_checkpoint',
-           'convert_state_dict', 'detect_checkpoint', 'detect_format', 'expected_tensors',
-           'is_native_layout', 'normalise_layout', 'unwrap_state_dict']
+__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'DERIVED_SUFFIXES',
+           'convert_checkpoint', 'convert_state_dict', 'detect_checkpoint', 'detect_format',
+           'expected_tensors', 'foreign_to_native', 'is_conv_form', 'normalise_layout']

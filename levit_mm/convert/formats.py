@@ -25,7 +25,6 @@ class Format:
     #: kind -> name of the Conv/Linear sub-module (the BN is ``bn_name``)
     weight_name: Dict[str, str]
     bn_name: str
-    has_fused_form: bool
     #: a key only this format has, in its plain and (if any) fused form: used to detect it
     signatures: Tuple[str, ...]
 
@@ -142,20 +141,20 @@ def _join(base: str, leaf: str) -> str:
 
 MMPRETRAIN = Format(
     'mmpretrain', 'mmpretrain 1.2.0 / levit_mm', _mmpretrain_path,
-    {CONV_BN: 'conv', LINEAR_BN: 'linear', BN_LINEAR: 'linear'}, 'bn', True,
+    {CONV_BN: 'conv', LINEAR_BN: 'linear', BN_LINEAR: 'linear'}, 'bn',
     ('backbone.patch_embed.patch_embed.0.conv.weight',
      'backbone.patch_embed.patch_embed.0.weight'))
 OFFICIAL = Format(
     'official', 'facebookresearch/LeViT', _official_path,
-    {CONV_BN: 'c', LINEAR_BN: 'c', BN_LINEAR: 'l'}, 'bn', True,
+    {CONV_BN: 'c', LINEAR_BN: 'c', BN_LINEAR: 'l'}, 'bn',
     ('patch_embed.0.c.weight', 'patch_embed.0.weight'))
 TIMM = Format(
     'timm', 'timm levit_*', _timm_path,
-    {CONV_BN: 'linear', LINEAR_BN: 'linear', BN_LINEAR: 'linear'}, 'bn', True,
+    {CONV_BN: 'linear', LINEAR_BN: 'linear', BN_LINEAR: 'linear'}, 'bn',
     ('stem.conv1.linear.weight', 'stem.conv1.weight'))
 HF = Format(
     'hf', 'Hugging Face transformers Levit*', _hf_path,
     {CONV_BN: 'convolution', LINEAR_BN: 'linear', BN_LINEAR: 'linear'}, 'batch_norm',
-    False, ('levit.patch_embeddings.embedding_layer_1.convolution.weight', ))
+    ('levit.patch_embeddings.embedding_layer_1.convolution.weight', ))
 
 FORMATS: Dict[str, Format] = {f.name: f for f in (MMPRETRAIN, OFFICIAL, TIMM, HF)}

@@ -1,7 +1,10 @@
 """The parameter units of a LeViT, named structurally, with their shapes.
 
 Every public LeViT layout (official, timm, Hugging Face, mmpretrain/levit_mm) stores the same
-tensors with the same shapes; only the module paths differ.  This module lists those tensors
+tensors with the same shapes; only the module paths differ.  The conv form (LeViT-C: the
+official ``levit_c.py``, timm's ``levit_conv_*``, levit_mm's ``form='conv'``) stores every
+Linear+BN weight as a 1x1 convolution kernel, ``(out, in, 1, 1)`` instead of ``(out, in)``;
+nothing else differs.  This module lists those tensors
 once, as *units* (a Conv+BN, a Linear+BN, a BN+Linear head, a bias table), each with a
 structural *role* such as ``('attn', stage, block, 'qkv')``.  A layout is then just a
 function from role to module path (:mod:`levit_mm.convert.formats`).
@@ -11,7 +14,7 @@ Pure data: no modules, no files.
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..attention_bias import subsampled_size
+from ..arch import ATTN_RATIO, DOWN_ATTN_RATIO, MLP_RATIO, down_heads, stage_grids, stem_channels
 
 Role = Tuple
 Shape = Tuple[int, ...]
@@ -26,11 +29,6 @@ BN_STATS = ('weight', 'bias', 'running_mean', 'running_var')
 #: saved by BatchNorm since PyTorch 0.4.1; optional (older files lack it)
 BN_COUNTER = 'num_batches_tracked'
 
-#: value/key ratio and MLP ratio of every published LeViT (the official code's constants)
-ATTN_RATIO = 2
-DOWN_ATTN_RATIO = 4
-MLP_RATIO = 2
-
 
 @dataclass(frozen=True)
 class Unit:
@@ -41,13 +39,17 @@ class Unit:
     out_dim: int
     in_dim: int
 
-    def tensor_shapes(self, fused: bool) -> Dict[str, Shape]:
+    def tensor_shapes(self, fused: bool, conv: bool = False) -> Dict[str, Shape]:
         """Suffix -> shape, with levit_mm's sub-module names (``conv``/``linear``/``bn``);
-        formats rename the first component.  Fused units are one ``weight``/``bias``."""
+        formats rename the first component.  Fused units are one ``weight``/``bias``.
+        ``conv``: the conv form (LeViT-C), whose Linear+BN units are 1x1 convolutions."""
         o, i = self.out_dim, self.in_dim
         if self.kind == BIAS_TABLE:
             return {'attention_biases': (o, i)}
-        weight = (o, i, 3, 3) if self.kind == CONV_BN else (o, i)
+        if self.kind == CONV_BN:
+            weight = (o, i, 3, 3)
+        else:
+            weight = (o, i, 1, 1) if conv and self.kind == LINEAR_BN else (o, i)
         if fused:
             return {'weight': weight, 'bias': (o, )}
         if self.kind == BN_LINEAR:
@@ -60,42 +62,30 @@ class Unit:
         return shapes
 
 
-def stage_grids(depths: Sequence[int], img_size: int) -> List[Tuple[int, int]]:
-    """Trained token grid of each stage (stride 16, then halved per stage, ceil)."""
-    grid = subsampled_size((img_size, img_size), 16)
-    grids = []
-    for i in range(len(depths)):
-        if i > 0:
-            grid = subsampled_size(grid, 2)
-        grids.append(grid)
-    return grids
-
-
 def levit_units(spec: dict, img_size: int = 224, num_classes: Optional[int] = 1000,
                 distilled: bool = True) -> List[Unit]:
     """All units of a LeViT classifier in the official module order.
 
     ``spec`` is a resolved arch dict (``embed_dims``, ``num_heads``, ``depths``,
-    ``key_dims``).  ``num_classes=None`` lists the backbone only.
+    ``key_dims``, ``stem_stride``).  ``num_classes=None`` lists the backbone only.
     """
     dims, heads, depths, key_dims = (spec['embed_dims'], spec['num_heads'],
                                      spec['depths'], spec['key_dims'])
-    grids = stage_grids(depths, img_size)
+    grids = stage_grids(len(depths), img_size, spec['stem_stride'])
     units: List[Unit] = []
-    stem = [3, dims[0] // 8, dims[0] // 4, dims[0] // 2, dims[0]]
-    for i in range(4):
+    stem = stem_channels(dims[0], spec['stem_stride'])
+    for i in range(len(stem) - 1):
         units.append(Unit(('stem', i), CONV_BN, stem[i + 1], stem[i]))
     for s, (dim, kd, nh, depth) in enumerate(zip(dims, key_dims, heads, depths)):
         if s > 0:
             prev = dims[s - 1]
-            down_heads = prev // kd
-            value_dims = DOWN_ATTN_RATIO * kd * down_heads
+            heads = down_heads(spec, s)
+            value_dims = DOWN_ATTN_RATIO * kd * heads
             prev_grid = grids[s - 1]
             units += [
-                Unit(('down', s, 'bias'), BIAS_TABLE, down_heads,
-                     prev_grid[0] * prev_grid[1]),
-                Unit(('down', s, 'kv'), LINEAR_BN, value_dims + kd * down_heads, prev),
-                Unit(('down', s, 'q'), LINEAR_BN, kd * down_heads, prev),
+                Unit(('down', s, 'bias'), BIAS_TABLE, heads, prev_grid[0] * prev_grid[1]),
+                Unit(('down', s, 'kv'), LINEAR_BN, value_dims + kd * heads, prev),
+                Unit(('down', s, 'q'), LINEAR_BN, kd * heads, prev),
                 Unit(('down', s, 'proj'), LINEAR_BN, dim, value_dims),
             ]
             units += _mlp_units(('down_mlp', s), dim)

@@ -1,5 +1,9 @@
-"""Training-engine extensions: checkpoints that survive a kill, exact resume."""
+"""Training-engine extensions: checkpoints that survive a kill, exact resume, the official
+recipe's gradient clipping (AGC) and weight EMA."""
+from .agc import AGCOptimWrapper, AmpAGCOptimWrapper
 from .atomic_checkpoint import AtomicCheckpointHook
+from .ema import LeViTEMAHook
 from .rng_state import RNGStateHook
 
-__all__ = ['AtomicCheckpointHook', 'RNGStateHook']
+__all__ = ['AGCOptimWrapper', 'AmpAGCOptimWrapper', 'AtomicCheckpointHook', 'LeViTEMAHook',
+           'RNGStateHook']

@@ -21,31 +21,7 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmpretrain.registry import HOOKS
 
-PARTIAL_SUFFIX = '.partial'
-
-
-def fsync_path(path: str) -> None:
-    """Flush a file's (or a directory's) data to the disk."""
-    flags = os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) if osp.isdir(path) else os.O_RDONLY
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def publish_file(partial: str, final: str) -> None:
-    """Make the complete file ``partial`` appear as ``final`` in one step."""
-    fsync_path(partial)
-    os.replace(partial, final)
-    fsync_path(osp.dirname(osp.abspath(final)))
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    partial = f'{path}{PARTIAL_SUFFIX}'
-    with open(partial, 'w') as f:
-        f.write(text)
-    publish_file(partial, path)
+from ..fileio import PARTIAL_SUFFIX, publish_file, write_text_atomic
 
 
 @contextlib.contextmanager
@@ -79,8 +55,8 @@ class AtomicCheckpointHook(CheckpointHook):
             for leftover in glob.glob(osp.join(glob.escape(self.out_dir),
                                                f'*{PARTIAL_SUFFIX}')):
                 os.remove(leftover)
-            pointer = osp.join(runner.work_dir, f'last_checkpoint{PARTIAL_SUFFIX}')
-            if osp.exists(pointer):
+            for pointer in glob.glob(osp.join(glob.escape(runner.work_dir),
+                                              f'last_checkpoint*{PARTIAL_SUFFIX}')):
                 os.remove(pointer)
 
     def _save_best_checkpoint(self, runner, metrics) -> None:

@@ -14,10 +14,32 @@ import torch.nn.functional as F
 from mmpretrain.models.heads import ClsHead
 from mmpretrain.structures import DataSample
 
-from ..backbones.layers import BNLinear
-from ..deploy import fold_on_load
+from ..folding import average_linears, bn_module_scale_shift, fold_bn_before, fold_on_load
 
 DISTILL_TYPES = ('none', 'soft', 'hard')
+
+
+class BNLinear(nn.Module):
+    """BatchNorm followed by a Linear classifier (LeViT's head); folds into one Linear."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(in_features)
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.bn(x))
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Linear:
+        weight = self.linear.weight
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=True,
+                          device=weight.device, dtype=weight.dtype)
+        folded_weight, folded_bias = fold_bn_before(weight, self.linear.bias,
+                                                    *bn_module_scale_shift(self.bn))
+        fused.weight.copy_(folded_weight)
+        fused.bias.copy_(folded_bias)
+        return fused
 
 
 def _check_pair(student: torch.Tensor, teacher: torch.Tensor) -> None:
@@ -167,8 +189,10 @@ class LeViTClsHead(ClsHead):
         merged = self.head.fuse()
         if self.distillation:
             dist = self.head_dist.fuse()
-            merged.weight.copy_((merged.weight + dist.weight) / 2)
-            merged.bias.copy_((merged.bias + dist.bias) / 2)
+            weight, bias = average_linears((merged.weight, merged.bias),
+                                           (dist.weight, dist.bias))
+            merged.weight.copy_(weight)
+            merged.bias.copy_(bias)
             del self.head_dist
         self.head = merged
         self.deploy = True

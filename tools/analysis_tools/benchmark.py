@@ -1,9 +1,20 @@
-"""CPU inference speed of levit_mm beside mmpretrain's, timm's and Hugging Face's LeViT.
+"""Speed of levit_mm beside mmpretrain's, timm's and Hugging Face's LeViT, CPU or GPU.
 
     python tools/analysis_tools/benchmark.py [--archs 128s 256] [--iters 10] [--quick]
+    python tools/analysis_tools/benchmark.py --train            # + training-step table
+    python tools/analysis_tools/benchmark.py --device cuda      # the paper's GPU protocol
 
-The paper's protocol: one thread, batch 16, 224x224, warm-up, then images/s; plus batch-1
-latency with two threads.  Everything runs in one process, and the timed runs of all
+CPU (default), the paper's protocol: one thread, batch 16, 224x224, warm-up, then
+images/s; plus batch-1 latency with two threads.  With ``--train``, a training-step table:
+aten ops dispatched per step (a hardware-independent measure of launch overhead) and step
+time, levit_mm vs timm, eager and compiled.
+
+GPU (``--device cuda``): AMP, batch 1024 (or the largest power of two that fits),
+224x224, all archs in one process, interleaved CUDA timing: levit_mm deploy (fp16
+autocast), fp16 weights, compiled, CUDA graphs vs mmpretrain, timm (eager and compiled)
+and Hugging Face; batch-1 latency; and the training-step table (bf16 autocast, batch 256:
+img/s and peak memory, levit_mm vs timm, eager and compiled).  Without a GPU it says so in
+one line and exits with status 2.  Everything runs in one process, and the timed runs of all
 models are *interleaved* (one batch of each model per round, the best round kept), so a
 busy machine slows every model alike and the ratios stay meaningful.
 
@@ -12,7 +23,9 @@ Models (random weights: speed does not depend on values):
 * levit_mm fp32 deploy (BN folded, heads merged), the same compiled
   (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
   autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32 and int8 (static
-  224 export with constant attention biases, all graph optimisations);
+  224 export with constant attention biases, all graph optimisations); the conv form
+  (LeViT-C, same weights as 1x1 convolutions) fp32 eager and compiled, and which form
+  :func:`levit_mm.deploy.use_fastest_form` would pick (the faster fp32 eager one);
 * peers, BN fused where they offer it: mmpretrain (``switch_to_deploy`` on the backbone;
   its head's ``switch_to_deploy`` is called directly, since building it with ``deploy=True``
   fails), timm ``levit_*`` and ``levit_conv_*`` (each ``fuse()``-able module replaced by its
@@ -20,15 +33,14 @@ Models (random weights: speed does not depend on values):
 
 Also measured: the one-core fp32 matmul peak (2048^3 sgemm), the one-core int8 matmul
 peak (2048^3, the faster of onnxruntime's and PyTorch's dynamic int8 Linear) and, per
-model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.analysis.count_flops``) x images/s.
-From the peaks, each arch gets two *ceilings* (:func:`levit_mm.analysis.roofline_images_per_s`):
+model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.support.analysis.count_flops``) x images/s.
+From the peaks, each arch gets two *ceilings* (:func:`levit_mm.support.analysis.roofline_images_per_s`):
 images/s if every multiply-add ran at the fp32 peak, and if the Linears' ran at the int8
 peak and the rest at the fp32 peak.  A ceiling divided by the best peer is the largest
 speed-up any implementation could show here.
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import sys
 import tempfile
@@ -43,100 +55,58 @@ import torch.nn as nn  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.analysis import count_flops, linear_macs, roofline_images_per_s  # noqa: E402
-from levit_mm.backbones.levit import ARCH_SETTINGS  # noqa: E402
+from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS  # noqa: E402
 from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
-from levit_mm.onnx_export import (LogitsWrapper, export_onnx, ort_runner,  # noqa: E402
-                                  ort_session, quantize_onnx_int8)
-from levit_mm.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
-                                quantize_int8)
-from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
+from levit_mm.support.benchmarking import (gpu_inference_models, print_table,  # noqa: E402
+                                           time_interleaved, training_steps)
+from levit_mm.support.op_count import count_ops  # noqa: E402
+from levit_mm.support.analysis import (count_flops, linear_macs,  # noqa: E402
+                                       roofline_images_per_s)
+from levit_mm.support.models import PEERS, LogitsWrapper, build_classifier  # noqa: E402
+from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,  # noqa: E402
+                                          quantize_onnx_int8)
+from levit_mm.support.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
+                                        quantize_int8)
+from levit_mm.support.sample_images import agreement, sample_photo_crops  # noqa: E402
 
-EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
-                  'levit_mm ort fp32', 'levit_mm ort int8')
-PEERS = ('mmpretrain', 'timm', 'timm conv', 'hf')
+                  'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm conv fp32',
+                  'levit_mm conv compiled')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--archs', nargs='+', default=list(ARCH_SETTINGS),
+    parser.add_argument('--archs', nargs='+', default=list(PUBLISHED_ARCHS),
                         choices=list(ARCH_SETTINGS))
     parser.add_argument('--iters', type=int, default=10,
                         help='timed rounds (each runs every model once)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--models', nargs='+', default=list(LEVIT_MM_PATHS + PEERS),
-                        choices=list(LEVIT_MM_PATHS + PEERS))
+    parser.add_argument('--models', nargs='+', default=list(LEVIT_MM_PATHS) + list(PEERS),
+                        choices=list(LEVIT_MM_PATHS) + list(PEERS))
     parser.add_argument('--no-latency', action='store_true',
                         help='skip the batch-1, two-thread latency table')
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: batch 2, 1 warm-up, 1 round, small peak matmul')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--train', action='store_true',
+                        help='CPU: also the training-step table (always on with cuda)')
+    parser.add_argument('--train-batch', type=int, default=None,
+                        help='training batch (default: 256 on cuda, 16 on cpu)')
+    parser.add_argument('--no-compile', action='store_true',
+                        help='skip the compiled training steps (compiling takes minutes)')
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.warmup, args.iters = 2, 1, 1
+    if args.train_batch is None:
+        args.train_batch = 256 if args.device == 'cuda' else (2 if args.quick else 16)
     return args
 
 
 # ----------------------------------------------------------------------------- models
 def build_levit_mm(arch: str) -> nn.Module:
-    from mmpretrain.registry import MODELS
-    model = MODELS.build(dict(
-        type='LeViTClassifier',
-        backbone=dict(type='LeViT', arch=arch, out_indices=(2, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LeViTClsHead', num_classes=1000, in_channels=EMBED_OUT[arch])))
-    return LogitsWrapper(model).eval()
-
-
-class MMPretrainLeViT(nn.Module):
-
-    def __init__(self, arch):
-        super().__init__()
-        from mmpretrain.models.backbones.levit import LeViT
-        from mmpretrain.models.heads.levit_head import LeViTClsHead
-        self.backbone = LeViT(arch, out_indices=(2, ))
-        self.head = LeViTClsHead(num_classes=1000, in_channels=EMBED_OUT[arch])
-        self.backbone.eval()  # (its train() returns None, so no chaining)
-        self.head.eval()
-        self.backbone.switch_to_deploy()
-        self.head.switch_to_deploy()  # folds each BN+Linear; the two heads stay apart
-
-    def forward(self, x):
-        return self.head((self.backbone(x)[-1].mean(dim=(2, 3)), ))
-
-
-def fuse_children(module: nn.Module) -> nn.Module:
-    """Replace every child that offers ``fuse()`` (timm's ConvNorm/LinearNorm/NormLinear)
-    by the layer it returns."""
-    for name, child in module.named_children():
-        if hasattr(child, 'fuse'):
-            setattr(module, name, child.fuse())
-        else:
-            fuse_children(child)
-    return module
-
-
-def build_timm(arch: str, conv: bool) -> nn.Module:
-    import timm
-    name = f'levit_{"conv_" if conv else ""}{arch}'
-    return fuse_children(timm.create_model(name, pretrained=False).eval())
-
-
-class HFLevit(nn.Module):
-
-    def __init__(self, arch):
-        super().__init__()
-        from transformers import LevitConfig, LevitForImageClassificationWithTeacher
-        spec = ARCH_SETTINGS[arch]
-        config = LevitConfig(hidden_sizes=spec['embed_dims'],
-                             num_attention_heads=spec['num_heads'], depths=spec['depths'],
-                             key_dim=spec['key_dims'], num_labels=1000)
-        self.model = LevitForImageClassificationWithTeacher(config).eval()
-
-    def forward(self, x):
-        return self.model(pixel_values=x).logits
+    return LogitsWrapper(build_classifier(arch)).eval()
 
 
 def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)):
@@ -151,6 +121,13 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
         models['levit_mm fp32'] = same(fp32)
     if 'levit_mm compiled' in names:
         models['levit_mm compiled'] = same(compile_for_inference(fp32))
+    if any(n.startswith('levit_mm conv') for n in names):
+        conv = copy.deepcopy(fp32)
+        conv.model.backbone.to_form('conv')
+        if 'levit_mm conv fp32' in names:
+            models['levit_mm conv fp32'] = same(conv)
+        if 'levit_mm conv compiled' in names:
+            models['levit_mm conv compiled'] = same(compile_for_inference(conv))
     if 'levit_mm bf16' in names:
 
         def bf16(x):
@@ -170,34 +147,13 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
             qpath = quantize_onnx_int8(path, osp.join(tmp_dir, f'levit-{arch}-int8.onnx'))
             models['levit_mm ort int8'] = {
                 t: ort_runner(ort_session(qpath, t)) for t in batch_threads}
-    builders = {'mmpretrain': lambda: MMPretrainLeViT(arch),
-                'timm': lambda: build_timm(arch, conv=False),
-                'timm conv': lambda: build_timm(arch, conv=True),
-                'hf': lambda: HFLevit(arch).eval()}
-    for name in PEERS:
+    for name, build in PEERS.items():
         if name in names:
-            models[name] = same(builders[name]())
+            models[name] = same(build(arch))
     return models, fp32
 
 
 # ----------------------------------------------------------------------------- timing
-def time_interleaved(models: Dict[str, Callable], x: torch.Tensor, warmup: int,
-                     iters: int) -> Dict[str, float]:
-    """Best wall time (s) per model over ``iters`` rounds, each round running every model
-    once in turn."""
-    best = {name: float('inf') for name in models}
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in models.values():
-                fn(x)
-        for _ in range(iters):
-            for name, fn in models.items():
-                start = time.perf_counter()
-                fn(x)
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def matmul_peak_gflops(n: int = 2048, iters: int = 3) -> float:
     """One-thread fp32 sgemm GFLOP/s (2 n^3 flops per product), best of ``iters``."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -231,16 +187,6 @@ def model_gflops(arch: str, size: int) -> float:
 
 
 # ----------------------------------------------------------------------------- report
-def print_table(title, rows, header):
-    print(f'\n{title}')
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = '  '.join(h.ljust(w) for h, w in zip(header, widths))
-    print(line)
-    print('-' * len(line))
-    for r in rows:
-        print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
-
-
 def run_arch(arch, args, peak, int8_peak, tmp_dir):
     # Each arch's compiled model recompiles the same forward code for three input shapes;
     # forget the previous arch's graphs so Dynamo's per-function recompile limit is not hit.
@@ -277,6 +223,12 @@ def run_arch(arch, args, peak, int8_peak, tmp_dir):
                 f'{gflop:.3f} GFLOP/img, best of {args.iters} interleaved rounds',
                 rows, ['model', 'img/s', 'vs best peer', 'GFLOP/s', '% of peak',
                        'top1 agree / max|dlogit| vs fp32'])
+    forms = {f: ips[n] for f, n in (('linear', 'levit_mm fp32'), ('conv', 'levit_mm conv fp32'))
+             if n in ips}
+    if len(forms) == 2:
+        print(f'faster form here (what levit_mm.deploy.use_fastest_form picks for this batch '
+              f'and thread count): {max(forms, key=forms.get)} '
+              f'(linear {forms["linear"]:.1f} img/s, conv {forms["conv"]:.1f} img/s)')
     if best_peer:
         print('ceilings (every multiply-add at the measured peak): fp32 '
               f'{ceilings["fp32"]:.1f} img/s = {ceilings["fp32"] / best_peer:.2f}x the best '
@@ -299,10 +251,111 @@ def run_arch(arch, args, peak, int8_peak, tmp_dir):
     return result
 
 
+# ----------------------------------------------------------------------------- training
+def run_training(args) -> Dict[str, dict]:
+    """Training-step table: img/s (and peak memory on a GPU) and aten ops per step."""
+    device, cuda = args.device, args.device == 'cuda'
+    amp = torch.bfloat16 if cuda else None
+    modes = (False, ) if args.no_compile else (False, True)
+    results = {}
+    for arch in args.archs:
+        torch._dynamo.reset()
+        x = torch.randn(args.train_batch, 3, args.size, args.size, device=device)
+        steps = training_steps(arch, args.train_batch, device, amp, compiled=modes)
+        ops = {name: sum(count_ops(lambda s=step: s(x)).values())
+               for name, step in steps.items() if name.endswith('eager')}
+        best = time_interleaved(steps, x, args.warmup, args.iters, device, inference=False)
+        memory = {}
+        if cuda:
+            for name, step in steps.items():  # alone, so the peak is this step's own
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                step(x)
+                torch.cuda.synchronize()
+                memory[name] = torch.cuda.max_memory_allocated() / 2**30
+        timm_eager = args.train_batch / best['timm eager']
+        timm_compiled = args.train_batch / best['timm compiled'] if 'timm compiled' in best \
+            else None
+        rows = []
+        for name, seconds in sorted(best.items(), key=lambda kv: kv[1]):
+            ips = args.train_batch / seconds
+            rows.append([name, f'{ips:.1f}', f'{ips / timm_eager:.2f}x',
+                         f'{ips / timm_compiled:.2f}x' if timm_compiled else '-',
+                         f'{memory[name]:.2f}' if name in memory else '-',
+                         str(ops.get(name, ''))])
+        print_table(f'LeViT-{arch.upper()} training step: batch {args.train_batch}, '
+                    f'{"bf16 autocast" if cuda else "fp32"}, AdamW, drop path 0.1, both heads '
+                    f'on labels ({device}; best of {args.iters} interleaved rounds)', rows,
+                    ['model', 'img/s', 'vs timm eager', 'vs timm compiled', 'peak GiB',
+                     'aten ops/step'])
+        results[arch] = dict(ips={n: args.train_batch / t for n, t in best.items()}, ops=ops,
+                             memory=memory)
+    return results
+
+
+# ----------------------------------------------------------------------------- GPU
+def fitting_batch(fn, size: int, device: str, start: int = 1024) -> int:
+    """The largest power of two up to ``start`` that ``fn`` runs without running out of
+    memory."""
+    batch = start
+    while batch > 1:
+        try:
+            with torch.inference_mode():
+                fn(torch.randn(batch, 3, size, size, device=device))
+            torch.cuda.synchronize()
+            return batch
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            batch //= 2
+    return batch
+
+
+def run_gpu_inference(args) -> Dict[str, dict]:
+    results = {}
+    for arch in args.archs:
+        torch._dynamo.reset()
+        models = gpu_inference_models(arch)
+        batch = min(fitting_batch(fn, args.size, 'cuda') for fn in models.values())
+        x = torch.randn(batch, 3, args.size, args.size, device='cuda')
+        best = time_interleaved(models, x, args.warmup, args.iters, 'cuda')
+        x1 = torch.randn(1, 3, args.size, args.size, device='cuda')
+        latency = time_interleaved(models, x1, args.warmup, max(args.iters * 2, 1), 'cuda')
+        ips = {name: batch / t for name, t in best.items()}
+        peer_ips = max(v for n, v in ips.items() if not n.startswith('levit_mm'))
+        timm_compiled = ips.get('timm compiled fp16')
+        peer_latency = min(v for n, v in latency.items() if not n.startswith('levit_mm'))
+        rows = [[name, f'{value:.0f}', f'{value / peer_ips:.2f}x',
+                 f'{value / timm_compiled:.2f}x' if timm_compiled else '-',
+                 f'{1000 * latency[name]:.2f}', f'{peer_latency / latency[name]:.2f}x']
+                for name, value in sorted(ips.items(), key=lambda kv: -kv[1])]
+        print_table(f'LeViT-{arch.upper()} GPU inference: batch {batch}, {args.size}x'
+                    f'{args.size}, fp16 (best of {args.iters} interleaved rounds)', rows,
+                    ['model', 'img/s', 'vs best peer', 'vs timm compiled',
+                     'batch-1 ms', 'latency vs best peer'])
+        results[arch] = dict(ips=ips, latency=latency, batch=batch)
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
     init_default_scope('mmpretrain')
+    if args.device == 'cuda':
+        if not torch.cuda.is_available():
+            print('error: --device cuda: no CUDA device is available here '
+                  '(torch.cuda.is_available() is False); run it on a GPU machine.',
+                  file=sys.stderr)
+            sys.exit(2)
+        print(f'torch {torch.__version__}, {torch.cuda.get_device_name()}')
+        run_gpu_inference(args)
+        return run_training(args)
+    result = run_cpu_inference(args)
+    if args.train:
+        run_training(args)
+    return result
+
+
+def run_cpu_inference(args):
     peak = matmul_peak_gflops(512 if args.quick else 2048)
     print(f'torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}'
           f', native bf16: {native_bf16()}')
@@ -325,8 +378,9 @@ def main(argv=None):
         if not ours:
             continue
         best_ours = max(ours, key=ours.get)
-        fastest_fp32 = max((n for n in ('levit_mm fp32', 'levit_mm compiled') if n in ips),
-                           key=ips.get, default=None)
+        fastest_fp32 = max((n for n in ('levit_mm fp32', 'levit_mm compiled',
+                                        'levit_mm conv fp32', 'levit_mm conv compiled')
+                            if n in ips), key=ips.get, default=None)
         fp = ips.get(fastest_fp32)
         ceil = r['ceilings']
         rows.append([arch, f'{best_peer:.1f}' if best_peer else '-',
@@ -336,11 +390,13 @@ def main(argv=None):
                      best_ours,
                      f'{ours[best_ours] / best_peer:.2f}x' if best_peer else '-',
                      f'{ceil["int8"] / best_peer:.2f}x' if best_peer else '-'])
-    print_table(f'Summary (batch {args.batch}, 1 thread; fp32 = the faster of levit_mm fp32 '
-                'eager and compiled; ceiling = every multiply-add at the measured peak)', rows,
+    print_table(f'Summary (batch {args.batch}, 1 thread; fp32 = the fastest of levit_mm fp32 '
+                'eager and compiled, either form; ceiling = every multiply-add at the measured '
+                'peak)', rows,
                 ['arch', 'best peer img/s', 'fp32 vs peer', 'fp32 % of peak',
                  'fp32 ceiling vs peer', 'best levit_mm path', 'best path vs peer',
                  'int8 ceiling vs peer'])
+    return summary
 
 
 if __name__ == '__main__':

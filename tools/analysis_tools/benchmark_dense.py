@@ -6,6 +6,11 @@ once the model and the input exist.  Python's tracemalloc cannot see torch's all
 
     python tools/analysis_tools/benchmark_dense.py                       # LeViT-256
     python tools/analysis_tools/benchmark_dense.py --arch 128s --sizes 512x512 800x1333
+    python tools/analysis_tools/benchmark_dense.py --train --batch 2     # a training step
+
+Each size is measured twice: with attention chunked over query rows where the score maps
+would be large (the default, ``levit_mm.backbones.layers.ATTENTION_CHUNK_PAIRS``) and with
+every map whole (``--no-compare`` skips the second).
 """
 import argparse
 import json
@@ -35,7 +40,13 @@ def parse_args(argv=None):
                         default=[(512, 512), (800, 1333)], help='HEIGHTxWIDTH ...')
     parser.add_argument('--repeats', type=int, default=3, help='timed forwards per size')
     parser.add_argument('--threads', type=int, default=2, help='torch threads')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--train', action='store_true',
+                        help='a training step (forward + backward) instead of inference')
+    parser.add_argument('--no-compare', action='store_true',
+                        help='skip the run with whole (unchunked) attention maps')
     parser.add_argument('--child', type=parse_size, help=argparse.SUPPRESS)
+    parser.add_argument('--whole', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -43,21 +54,29 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def measure(arch: str, size, repeats: int, threads: int) -> dict:
-    """Runs in the child: one image, eval mode, no_grad, all three stages returned."""
+def measure(arch: str, size, repeats: int, threads: int, batch: int = 1,
+            train: bool = False, whole: bool = False) -> dict:
+    """Runs in the child: all three stages returned; eval under no_grad, or a training
+    step (forward, backward of the outputs' sum)."""
     sys.path.insert(0, REPO)
     import torch
 
     import levit_mm
+    import levit_mm.backbones.layers as layers
+    if whole:
+        layers.ATTENTION_CHUNK_PAIRS = float('inf')
     torch.set_num_threads(threads)
-    model = levit_mm.LeViT(arch, out_indices=(0, 1, 2)).eval()
-    x = torch.randn(1, 3, *size)
+    model = levit_mm.LeViT(arch, out_indices=(0, 1, 2)).train(train)
+    x = torch.randn(batch, 3, *size)
     base = max_rss_mb()
     times, cpu_times = [], []
-    with torch.no_grad():
+    with torch.set_grad_enabled(train):
         for _ in range(repeats + 1):
             start, cpu_start = time.perf_counter(), time.process_time()
             outs = model(x)
+            if train:
+                sum(o.float().sum() for o in outs).backward()
+                model.zero_grad(set_to_none=True)
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
     return dict(first=times[0], median=statistics.median(times[1:]),
@@ -68,42 +87,48 @@ def measure(arch: str, size, repeats: int, threads: int) -> dict:
 
 def attention_cost(arch: str, size):
     """Tokens of the first stage and the bytes of one fp32 attention map there."""
-    from levit_mm.backbones.levit import ARCH_SETTINGS
-    tokens = math.ceil(size[0] / 16) * math.ceil(size[1] / 16)
-    heads = ARCH_SETTINGS[arch]['num_heads'][0]
+    from levit_mm.arch import resolve_arch
+    spec = resolve_arch(arch)
+    stride = spec['stem_stride']
+    tokens = math.ceil(size[0] / stride) * math.ceil(size[1] / stride)
+    heads = spec['num_heads'][0]
     return tokens, heads * tokens**2 * 4 / 1e6
 
 
 def main():
     args = parse_args()
     if args.child:
-        print(json.dumps(measure(args.arch, args.child, args.repeats, args.threads)))
+        print(json.dumps(measure(args.arch, args.child, args.repeats, args.threads,
+                                 args.batch, args.train, args.whole)))
         return
     sys.path.insert(0, REPO)
     rows = []
     for size in args.sizes:
-        cmd = [sys.executable, osp.abspath(__file__), '--arch', args.arch, '--child',
-               f'{size[0]}x{size[1]}', '--repeats', str(args.repeats), '--threads',
-               str(args.threads)]
-        run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        if run.returncode:
-            sys.exit(f'benchmark at {size[0]}x{size[1]} failed:\n{run.stderr[-2000:]}')
-        result = json.loads(run.stdout.strip().splitlines()[-1])
-        rows.append((size, result, *attention_cost(args.arch, size)))
+        for whole in ([False] if args.no_compare else [False, True]):
+            cmd = [sys.executable, osp.abspath(__file__), '--arch', args.arch, '--child',
+                   f'{size[0]}x{size[1]}', '--repeats', str(args.repeats), '--threads',
+                   str(args.threads), '--batch', str(args.batch)]
+            cmd += ['--train'] * args.train + ['--whole'] * whole
+            run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if run.returncode:
+                sys.exit(f'benchmark at {size[0]}x{size[1]} failed:\n{run.stderr[-2000:]}')
+            result = json.loads(run.stdout.strip().splitlines()[-1])
+            rows.append((size, whole, result, *attention_cost(args.arch, size)))
 
-    print(f'LeViT-{args.arch} backbone, batch 1, eval, no_grad, {args.threads} threads, '
-          f'{args.repeats} timed forwards after a first (bias-building) one')
-    header = ('input', 'stage grids', 'stage-0 tokens', 'attn map/block (MB)',
+    what = 'training step (forward + backward)' if args.train else 'eval, no_grad'
+    print(f'LeViT-{args.arch} backbone, batch {args.batch}, {what}, {args.threads} threads, '
+          f'{args.repeats} timed runs after a first one')
+    header = ('input', 'attention', 'stage grids', 'stage-0 tokens', 'attn map/block (MB)',
               'first (s)', 'median (s)', 'median CPU (s)', 'peak RSS growth (MB)')
     print('| ' + ' | '.join(header) + ' |')
     print('|' + '---|' * len(header))
-    for size, r, tokens, attn_mb in rows:
+    for size, whole, r, tokens, attn_mb in rows:
         grids = ', '.join(f'{h}x{w}' for h, w in r['grids'])
-        print(f'| {size[0]}x{size[1]} | {grids} | {tokens} | {attn_mb:.0f} | '
-              f'{r["first"]:.2f} | {r["median"]:.2f} | {r["cpu_median"]:.2f} | '
-              f'{r["peak_mb"]:.0f} |')
-    print('Wall times are per forward; CPU time sums all threads (less sensitive to other '
-          'load on a shared machine).')
+        print(f'| {size[0]}x{size[1]} | {"whole maps" if whole else "chunked"} | {grids} | '
+              f'{tokens} | {attn_mb * args.batch:.0f} | {r["first"]:.2f} | '
+              f'{r["median"]:.2f} | {r["cpu_median"]:.2f} | {r["peak_mb"]:.0f} |')
+    print('Wall times are per run; CPU time sums all threads (less sensitive to other '
+          'load on a shared machine). "attn map/block" is one whole fp32 stage-0 map.')
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
     python tools/analysis_tools/get_flops.py configs/levit/levit-128s_8xb256_in1k.py
 
 FLOPs follow mmengine's counter (one multiply-add counts once; LeViT's fused attention is
-counted by levit_mm.analysis).  Like the metafile, the counts cover one classification
+counted by levit_mm.support.analysis).  Like the metafile, the counts cover one classification
 head; ``--with-distillation-head`` counts the model exactly as its config builds it.
 """
 import argparse
@@ -16,10 +16,10 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.analysis import classifier_complexity  # noqa: E402
+from levit_mm.support.analysis import classifier_complexity  # noqa: E402
 from levit_mm.model_zoo import package_root  # noqa: E402
-from levit_mm.tools_common import run_cli  # noqa: E402
-from levit_mm.validation import check_model_source  # noqa: E402
+from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_mm.support.validation import check_model_source  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -14,14 +14,13 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from levit_mm.backbones.levit import ARCH_SETTINGS  # noqa: E402
 import levit_mm  # noqa: E402,F401
+from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.deploy import switch_to_deploy  # noqa: E402
-from levit_mm.onnx_export import LogitsWrapper  # noqa: E402
-from levit_mm.precision import quantize_int8  # noqa: E402
+from levit_mm.support.models import LogitsWrapper, build_classifier  # noqa: E402
+from levit_mm.support.precision import quantize_int8  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -40,15 +39,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    init_default_scope('mmpretrain')
-    from mmpretrain.registry import MODELS
-    embed_out = ARCH_SETTINGS[args.arch]['embed_dims'][-1]
-    model = LogitsWrapper(MODELS.build(dict(
-        type='LeViTClassifier',
-        backbone=dict(type='LeViT', arch=args.arch, out_indices=(2, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LeViTClsHead', num_classes=1000, in_channels=embed_out))))
-    model = switch_to_deploy(model.eval())
+    model = switch_to_deploy(LogitsWrapper(build_classifier(args.arch)).eval())
     if args.int8:
         model = quantize_int8(model)
     x = torch.randn(args.batch, 3, args.size, args.size)

@@ -6,7 +6,7 @@
 A training-form config/checkpoint is folded after loading; a config from
 ``configs/levit/deploy/`` takes a folded checkpoint.  Batch is dynamic; height and width
 are dynamic unless ``--static-hw`` (needed above the trained size, see
-:mod:`levit_mm.onnx_export`).  The check runs onnxruntime and PyTorch on the same random
+:mod:`levit_mm.support.onnx_export`).  The check runs onnxruntime and PyTorch on the same random
 batches (batch 1 and 3 at the export size, plus a smaller size when H/W are dynamic) and
 fails if the max abs logit difference exceeds ``--atol``.
 """
@@ -24,9 +24,9 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.deploy import switch_to_deploy  # noqa: E402
-from levit_mm.onnx_export import (LogitsWrapper, export_onnx, ort_runner,  # noqa: E402
-                                  ort_session)
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.support.models import LogitsWrapper  # noqa: E402
+from levit_mm.support.onnx_export import export_onnx, ort_runner, ort_session  # noqa: E402
+from levit_mm.support.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):

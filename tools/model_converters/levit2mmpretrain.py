@@ -13,10 +13,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from levit_mm.backbones import ARCH_SETTINGS  # noqa: E402
-from levit_mm.convert import (convert_state_dict, load_checkpoint_file,  # noqa: E402
-                              save_checkpoint_atomic)
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
+from levit_mm.convert import convert_state_dict, read_state_dict  # noqa: E402
+from levit_mm.fileio import save_torch_atomic  # noqa: E402
+from levit_mm.support.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,12 +34,12 @@ def main(argv=None):
     args = parse_args(argv)
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise ValueError('Output path must differ from the input path.')
-    converted, info = convert_state_dict(load_checkpoint_file(args.src), args.arch)
+    converted, info = convert_state_dict(read_state_dict(args.src), args.arch)
     meta = dict(levit_mm_conversion=dict(
         source=osp.basename(args.src), format=info.format, arch=info.arch,
         fused=info.fused, distilled=info.distilled, num_classes=info.num_classes,
         img_size=info.img_size))
-    save_checkpoint_atomic(dict(state_dict=converted, meta=meta), args.dst)
+    save_torch_atomic(dict(state_dict=converted, meta=meta), args.dst)
     deploy = ' (load into a deploy=True model)' if info.fused or info.head_fused else ''
     print(f'Converted {info.describe()}\n  -> {args.dst}: {len(converted)} tensors in '
           f'levit_mm layout{deploy}.')

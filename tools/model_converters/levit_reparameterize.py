@@ -7,17 +7,17 @@ merged into one Linear).  Equivalent to building the training form and calling
 ``levit_mm.deploy.switch_to_deploy(model)``; ``tests/test_deploy.py`` checks both agree.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-import torch  # noqa: E402
-
-from levit_mm.deploy import fold_state_dict  # noqa: E402
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.convert import (load_checkpoint_file, mmengine_checkpoint_globals,  # noqa: E402
+                              unwrap_state_dict)
+from levit_mm.fileio import save_torch_atomic  # noqa: E402
+from levit_mm.finite import check_finite_weights  # noqa: E402
+from levit_mm.folding import fold_state_dict  # noqa: E402
+from levit_mm.support.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,30 +31,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.src):
-        raise FileNotFoundError(f'No checkpoint at {args.src!r}.')
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{args.src!r} holds a {type(checkpoint).__name__}, expected a '
-                         'state dict or a dict with "state_dict".')
-    has_wrapper = 'state_dict' in checkpoint
-    state_dict = checkpoint['state_dict'] if has_wrapper else checkpoint
+    # Read without running code from the file; mmengine's training checkpoints (message
+    # hub included) are allowed, as the tools that wrote them are.
+    with mmengine_checkpoint_globals():
+        checkpoint = load_checkpoint_file(args.src)
+    state_dict = unwrap_state_dict(checkpoint)
+    check_finite_weights(state_dict, f'Checkpoint {args.src!r}')
     folded = fold_state_dict(state_dict, eps=args.bn_eps)
-    out = dict(checkpoint, state_dict=folded) if has_wrapper else folded
-    if has_wrapper:
-        out.pop('optimizer', None)  # meaningless for the folded parameters
-        out.pop('message_hub', None)
-    dst_dir = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    # Write next to the target and rename, so a failure never leaves a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=dst_dir, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(out, tmp)
-        os.replace(tmp, args.dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    # The optimizer state and message hub mean nothing for the folded parameters.
+    save_torch_atomic(dict(state_dict=folded, meta=meta), args.dst)
     print(f'Folded {len(state_dict)} -> {len(folded)} tensors; saved {args.dst}')
 
 

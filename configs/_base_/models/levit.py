@@ -5,7 +5,7 @@ model = dict(
         type='LeViT',
         arch='128s',
         img_size=224,
-        drop_path_rate=0.,
+        drop_path_rate=0.,  # official: 0, and 0.1 for LeViT-384 (its config sets it)
         out_indices=(2, )),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(

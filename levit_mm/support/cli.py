@@ -1,11 +1,11 @@
 """What every command-line tool shares: errors become one clear line and a non-zero exit,
-and models are built from checked inputs."""
+configs and models are built from checked inputs."""
 import argparse
 import os
 import os.path as osp
 import sys
 
-from .model_zoo import CheckpointUnavailableError
+from ..convert import CheckpointUnavailableError
 
 #: Errors a user can fix from the message alone; anything else keeps its traceback.
 USER_ERRORS = (CheckpointUnavailableError, FileNotFoundError, ValueError, KeyError)
@@ -34,6 +34,20 @@ def set_work_dir(cfg, work_dir, config_path: str) -> None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def load_run_config(args: argparse.Namespace, merge_args):
+    """The config of a ``tools/train.py`` / ``tools/test.py`` run: read, the command line
+    folded in by ``merge_args(cfg, args)``, its LeViT arch checked, and a CPU-only
+    distributed run prepared."""
+    from mmengine.config import Config
+
+    from ..engine.distributed import prepare_cpu_distributed
+    from .validation import check_config_arch
+    cfg = merge_args(Config.fromfile(args.config), args)
+    check_config_arch(cfg, args.config)
+    prepare_cpu_distributed(cfg)
+    return cfg
+
+
 def run_cli(main, argv=None) -> None:
     try:
         main(argv)
@@ -47,13 +61,14 @@ def build_checked_classifier(model: str, checkpoint=None, device: str = 'cpu'):
     """A classifier from a model name or config, with weights that are known to fit it.
 
     ``checkpoint`` defaults to the model-zoo weights of a name; a config needs one.  Every
-    input is checked first (:mod:`levit_mm.validation`), so a typo or a wrong file gives one
+    input is checked first (:mod:`levit_mm.support.validation`), so a typo or a wrong file gives one
     specific message rather than a traceback or a half-random model.
     """
     from mmpretrain import get_model
     from mmpretrain.apis.model import ModelHub
 
-    from .validation import check_model_source, load_checkpoint_strict
+    from ..convert import load_checkpoint_strict
+    from .validation import check_model_source
     check_model_source(model)
     if checkpoint is None:
         if model.endswith('.py'):

@@ -8,16 +8,14 @@ models).  Grids *larger* than the trained one resample the bias table (bicubic, 
 one model per input size (``dynamic_hw=False``).
 """
 import contextlib
-import os
-import os.path as osp
-import tempfile
 import warnings
 from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from .backbones.layers import constant_bias_when_tracing
+from ..backbones.layers import constant_bias_when_tracing
+from ..fileio import atomic_output
 
 
 class LogitsWrapper(nn.Module):
@@ -46,24 +44,16 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
     model = model.eval()
     dummy = torch.zeros(1, 3, *shape)
     axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_hw else {0: 'batch'}
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.onnx.tmp')
-    os.close(fd)
-    try:
-        static_bias = contextlib.nullcontext() if dynamic_hw else constant_bias_when_tracing()
-        if not dynamic_hw:
-            with torch.no_grad():
-                model(dummy)  # fills each block's bias cache for this grid
-        with warnings.catch_warnings(), torch.no_grad(), static_bias:
-            warnings.simplefilter('ignore')  # tracer warnings about shape-dependent ints
-            torch.onnx.export(model, (dummy, ), tmp, dynamo=False, opset_version=opset,
-                              input_names=['input'], output_names=['logits'],
-                              dynamic_axes={'input': axes, 'logits': {0: 'batch'}})
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    static_bias = contextlib.nullcontext() if dynamic_hw else constant_bias_when_tracing()
+    if not dynamic_hw:
+        with torch.no_grad():
+            model(dummy)  # fills each block's bias cache for this grid
+    with atomic_output(path, '.onnx') as tmp, warnings.catch_warnings(), torch.no_grad(), \
+            static_bias:
+        warnings.simplefilter('ignore')  # tracer warnings about shape-dependent ints
+        torch.onnx.export(model, (dummy, ), tmp, dynamo=False, opset_version=opset,
+                          input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': axes, 'logits': {0: 'batch'}})
     return path
 
 
@@ -93,8 +83,9 @@ def quantize_onnx_int8(src: str, dst: str) -> str:
     level = root.level
     root.setLevel(logging.ERROR)  # its "consider pre-processing" advice, on every call
     try:
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=['MatMul', 'Gemm'])
+        with atomic_output(dst, '.onnx') as tmp:
+            quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=['MatMul', 'Gemm'])
     finally:
         root.setLevel(level)
     return dst
