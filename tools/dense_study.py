@@ -28,7 +28,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools'))  # digits_demo
 
-from levit_mm.tools_common import run_cli  # noqa: E402
+from levit_mm.support.cli import run_cli  # noqa: E402
 
 DET = osp.join(REPO, 'configs', 'mmdet')
 SEG = osp.join(REPO, 'configs', 'mmseg')
@@ -259,7 +259,7 @@ def complexity(run: Run, hw=FLOPS_HW) -> Dict[str, float]:
     from mmengine.registry import DefaultScope
     from mmengine.utils import import_modules_from_strings
 
-    from levit_mm.analysis import count_flops
+    from levit_mm.support.analysis import count_flops
     cfg = Config.fromfile(run.config)
     import_modules_from_strings(**cfg.custom_imports)
     cfg.model.backbone.init_cfg = None

@@ -6,7 +6,8 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py', 'mmdet::_base_/default_runtime.py',
     './levit_dense.py'
 ]
-custom_imports = dict(imports=['levit_mm', 'levit_mm.datasets.mmdet_digit_scenes'],
+custom_imports = dict(imports=['levit_mm', 'levit_mm.require_mmcv_ops',
+                               'levit_mm.datasets.mmdet_digit_scenes'],
                       allow_failed_imports=False)
 
 # The digits classifier of tools/digits_demo.py (64 px, so its stage-0 bias tables cover a

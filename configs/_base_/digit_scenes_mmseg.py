@@ -5,7 +5,8 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py', 'mmseg::_base_/default_runtime.py',
     './levit_dense.py'
 ]
-custom_imports = dict(imports=['levit_mm', 'levit_mm.datasets.mmseg_digit_scenes'],
+custom_imports = dict(imports=['levit_mm', 'levit_mm.require_mmcv_ops',
+                               'levit_mm.datasets.mmseg_digit_scenes'],
                       allow_failed_imports=False)
 
 # The digits classifier of tools/digits_demo.py (see digit_scenes_mmdet.py).

@@ -38,7 +38,7 @@ FORMAT_VERSION = 1
 # ---------------------------------------------------------------- source material
 def photo_paths() -> List[str]:
     """Real photographs shipped inside installed packages (no download)."""
-    from ..sample_images import sample_photo_paths
+    from .sample_images import sample_photo_paths
     paths = []
     try:
         import skimage
