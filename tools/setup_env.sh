@@ -114,9 +114,9 @@ log "installing the OpenMMLab stack$([[ "$LEVEL" == full ]] && echo ' and test r
 pin_old_setuptools
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 if [[ "$LEVEL" == full ]]; then
-  CHECK="import mmcv.ops, mmpretrain, mmdet, mmseg, levit_mm"
+  CHECK="import levit_mm, mmcv.ops, mmpretrain, mmdet, mmseg"
 else
-  CHECK="import mmcv, mmpretrain, levit_mm, sklearn"
+  CHECK="import levit_mm, mmcv, mmpretrain, sklearn"
 fi
 "$VENV/bin/python" -c "$CHECK" || { log "import check failed"; exit 1; }
 echo "$STAMP $LEVEL" > "$VENV/.levit_mm_stamp"
