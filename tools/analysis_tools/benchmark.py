@@ -11,7 +11,8 @@ Models (random weights: speed does not depend on values):
 
 * levit_mm fp32 deploy (BN folded, heads merged), the same compiled
   (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
-  autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32 and int8 (static
+  autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32, int8 dynamic and
+  int8 static (:mod:`levit_mm.support.static_int8`, calibrated on the sample photos) (static
   224 export with constant attention biases, all graph optimisations);
 * peers, BN fused where they offer it: mmpretrain (``switch_to_deploy`` on the backbone;
   its head's ``switch_to_deploy`` is called directly, since building it with ``deploy=True``
@@ -54,7 +55,7 @@ from levit_mm.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 EMBED_OUT = {name: spec['embed_dims'][-1] for name, spec in ARCH_SETTINGS.items()}
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
-                  'levit_mm ort fp32', 'levit_mm ort int8')
+                  'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm ort int8 static')
 PEERS = ('mmpretrain', 'timm', 'timm conv', 'hf')
 
 
@@ -170,6 +171,12 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
             qpath = quantize_onnx_int8(path, osp.join(tmp_dir, f'levit-{arch}-int8.onnx'))
             models['levit_mm ort int8'] = {
                 t: ort_runner(ort_session(qpath, t)) for t in batch_threads}
+        if 'levit_mm ort int8 static' in names:  # calibrated on the sample photos
+            from levit_mm.support.static_int8 import quantize_static_int8
+            spath = quantize_static_int8(path, osp.join(tmp_dir, f'levit-{arch}-static.onnx'),
+                                         [sample_photo_crops(224)])
+            models['levit_mm ort int8 static'] = {
+                t: ort_runner(ort_session(spath, t)) for t in batch_threads}
     builders = {'mmpretrain': lambda: MMPretrainLeViT(arch),
                 'timm': lambda: build_timm(arch, conv=False),
                 'timm conv': lambda: build_timm(arch, conv=True),
