@@ -1,15 +1,21 @@
 """Static int8 for onnxruntime: activation scales calibrated once on real images, so no
 activation is measured at run time (dynamic int8 scans every Linear's input for its range).
 
-What is int8: the stem convolutions and every matmul with a weight (the Linears), weights
-per output channel, activations uint8.  What stays fp32, because int8 there costs more
-than it saves or loses accuracy: the attention matmuls (q k^T, attn v: tiny K, both operands
-activations), softmax, the attention biases, residual adds, hardswish and the classifier.
+What is int8: every matmul with a weight (the Linears), weights per output channel,
+activations uint8; optionally (``int8_convs``) the four stem convolutions too.  What stays
+fp32, because int8 there costs more than it saves or loses accuracy: the attention matmuls
+(q k^T, attn v: tiny K, both operands activations), softmax, the attention biases, residual
+adds, hardswish and the classifier.
 
-The graph is onnxruntime's QDQ form with one rewrite: each weight matmul and the bias add
-after it become one ``MatMulIntegerToFloat`` (int8 GEMM, scales and bias applied in its
-output loop), the op onnxruntime itself makes of a QDQ matmul, but with the bias inside.
-Convolutions keep QDQ on both sides and become ``QLinearConv`` when the session loads.
+The graph is onnxruntime's QDQ form with two rewrites: fp32 ops get their fp32 inputs back
+(:func:`unquantize_fp32_consumers`), and each weight matmul with the bias add after it
+becomes one ``MatMulIntegerToFloat`` (int8 GEMM, scales and bias applied in its output
+loop; :func:`fuse_matmul_bias`).  Int8 convolutions keep QDQ on both sides and become
+``QLinearConv`` when the session loads.
+
+Measured (README, *Deploy and speed*): the int8 stem is slower than onnxruntime's fp32 one,
+which fuses conv + hardswish; in int8 the hardswish runs apart, between a dequantise and a
+quantise, on the largest tensors of the network.  So ``int8_convs`` is off by default.
 """
 import logging
 import os
@@ -36,16 +42,17 @@ def cpu_has_vnni() -> bool:
     return any(flag in flags for flag in ('avx512_vnni', 'avx_vnni', 'amx_int8'))
 
 
-def int8_node_names(model) -> List[str]:
-    """Names of the nodes to quantise: convolutions and matmuls whose second input is a weight
-    (an initializer).  Nodes without a name are given one."""
+def int8_node_names(model, convs: bool = False) -> List[str]:
+    """Names of the nodes to quantise: matmuls whose second input is a weight (an
+    initializer), and with ``convs`` the convolutions.  Nodes without a name get one."""
     graph = model.graph
     weights = {init.name for init in graph.initializer}
     names = []
     for index, node in enumerate(graph.node):
         if not node.name:
             node.name = f'{node.op_type}_{index}'
-        if node.op_type == 'Conv' or (node.op_type == 'MatMul' and node.input[1] in weights):
+        if (convs and node.op_type == 'Conv') or (node.op_type == 'MatMul'
+                                                  and node.input[1] in weights):
             names.append(node.name)
     return names
 
@@ -178,7 +185,7 @@ def fuse_matmul_bias(model) -> int:
 
 def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor],
                          per_channel: bool = True, reduce_range: Optional[bool] = None,
-                         fuse_bias: bool = True) -> str:
+                         int8_convs: bool = False, fuse_bias: bool = True) -> str:
     """Quantise the fp32 ONNX model ``src`` (input ``input``) to static int8 at ``dst``,
     written atomically.  ``calibration``: batches of preprocessed images (N, 3, H, W) whose
     activation ranges (min/max) set the scales.  ``reduce_range`` defaults to 7-bit weights
@@ -190,7 +197,7 @@ def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor]
         reduce_range = not cpu_has_vnni()
     reader = TensorCalibration(calibration)
     model = onnx.load(src)
-    nodes = int8_node_names(model)
+    nodes = int8_node_names(model, convs=int8_convs)
     out_dir = osp.dirname(osp.abspath(dst))
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix='.static-int8-') as work:

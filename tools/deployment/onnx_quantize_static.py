@@ -5,8 +5,9 @@
 
 The deploy form (BN folded, heads merged) is exported at the test pipeline's image size with
 constant attention biases (batch stays dynamic), then quantised by
-:func:`levit_mm.support.static_int8.quantize_static_int8`: convolutions and weight matmuls
-in int8 (per-channel weights), activation scales from ``--calib-images`` training images
+:func:`levit_mm.support.static_int8.quantize_static_int8`: the weight matmuls (and with
+``--int8-convs`` the stem convolutions) in int8 with per-channel weights, activation scales
+from ``--calib-images`` training images
 (drawn at random, seeded, through the test pipeline).  The check runs the fp32 and int8
 models on ``--check-images`` test images and prints top-1 of both, their agreement and the
 largest logit difference.  The output file appears complete or not at all.
@@ -35,6 +36,9 @@ def parse_args(argv=None):
                         help='training images whose activation ranges set the scales')
     parser.add_argument('--check-images', type=int, default=512,
                         help='test images for the fp32 vs int8 check (0: skip)')
+    parser.add_argument('--int8-convs', action='store_true',
+                        help='the stem convolutions in int8 too (slower on the CPUs measured: '
+                        'the hardswish between them can no longer be fused)')
     parser.add_argument('--per-tensor', action='store_true',
                         help='one weight scale per tensor instead of per output channel')
     parser.add_argument('--reduce-range', choices=['auto', 'on', 'off'], default='auto',
@@ -89,11 +93,13 @@ def main(argv=None):
         fp32_path = export_onnx(deploy, osp.join(work, 'fp32.onnx'), shape, dynamic_hw=False)
         int8_path = quantize_static_int8(fp32_path, osp.join(work, 'int8.onnx'), calibration,
                                          per_channel=not args.per_tensor,
-                                         reduce_range=reduce_range)
+                                         reduce_range=reduce_range,
+                                         int8_convs=args.int8_convs)
         print(f'Quantised {args.config} at {shape[0]}x{shape[1]} (dynamic batch), calibrated '
-              f'on {sum(len(c) for c in calibration)} training images; per-'
-              f'{"tensor" if args.per_tensor else "channel"} weights, '
-              f'{"7" if reduce_range else "8"}-bit')
+              f'on {sum(len(c) for c in calibration)} training images; int8 Linears'
+              f'{" and convolutions" if args.int8_convs else ""}, per-'
+              f'{"tensor" if args.per_tensor else "channel"} '
+              f'{"7" if reduce_range else "8"}-bit weights')
         if args.check_images:
             test = config_batches(cfg, model, 'test', num=args.check_images,
                                   batch_size=args.batch, seed=args.seed)
