@@ -11,9 +11,9 @@
 Paths: fp32 eager (the model as trained), deploy (BN folded, heads merged), compiled
 (Inductor), bf16 (autocast), int8 dynamic (PyTorch, Linears), onnxruntime fp32, onnxruntime
 int8 dynamic and onnxruntime int8 static (calibrated on ``--calib-images`` training images,
-see :mod:`levit_mm.support.static_int8`).  Each gets top-1 on the test split, top-1
-agreement with fp32 eager and the largest logit difference from it.  The ONNX paths use a
-fixed-shape export at the test images' size.
+see :mod:`levit_mm.support.static_int8`; the Linears in int8, with "+conv" the stem too).
+Each gets top-1 on the test split, top-1 agreement with fp32 eager and the largest logit
+difference from it.  The ONNX paths use a fixed-shape export at the test images' size.
 """
 import argparse
 import os.path as osp
@@ -27,11 +27,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-import levit_mm  # noqa: E402,F401
+import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.tools_common import run_cli  # noqa: E402
 
 PATHS = ('fp32 eager', 'deploy', 'compiled', 'bf16', 'int8 dynamic', 'ort fp32',
-         'ort int8 dynamic', 'ort int8 static')
+         'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv')
 
 
 def parse_args(argv=None):
@@ -82,10 +82,12 @@ def build_paths(names, model, calibration, shape, tmp_dir, threads):
         if 'ort int8 dynamic' in names:
             dyn = quantize_onnx_int8(src, osp.join(tmp_dir, 'int8-dynamic.onnx'))
             paths['ort int8 dynamic'] = ort_runner(ort_session(dyn, threads))
-        if 'ort int8 static' in names:
-            static = quantize_static_int8(src, osp.join(tmp_dir, 'int8-static.onnx'),
-                                          calibration)
-            paths['ort int8 static'] = ort_runner(ort_session(static, threads))
+        for name, convs in (('ort int8 static', False), ('ort int8 static+conv', True)):
+            if name in names:
+                static = quantize_static_int8(
+                    src, osp.join(tmp_dir, f'{name.replace(" ", "-")}.onnx'), calibration,
+                    int8_convs=convs)
+                paths[name] = ort_runner(ort_session(static, threads))
     return {n: paths[n] for n in PATHS if n in paths}
 
 
@@ -146,7 +148,7 @@ def main(argv=None):
           f'calibrated on {sum(len(c) for c in calibration)} training images '
           f'({time.time() - start:.0f} s)')
     header = ('path', 'top-1 %', 'vs fp32 (points)', 'agree with fp32 %', 'max |dlogit|')
-    widths = (18, 8, 17, 18, 12)
+    widths = (20, 8, 17, 18, 12)
     print('  '.join(h.ljust(w) for h, w in zip(header, widths)))
     print('-' * (sum(widths) + 2 * (len(widths) - 1)))
     fp32_top1 = rows[0][1]

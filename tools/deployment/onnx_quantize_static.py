@@ -20,10 +20,9 @@ import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-import levit_mm  # noqa: E402,F401
+import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.tools_common import run_cli  # noqa: E402
 
 
