@@ -146,7 +146,8 @@ def main(argv=None):
     count = len(labels)
     print(f'\n{args.config}: {count} test images at {shape[0]}x{shape[1]}, static int8 '
           f'calibrated on {sum(len(c) for c in calibration)} training images '
-          f'({time.time() - start:.0f} s)')
+          f'({time.time() - start:.0f} s); fp32 logits up to '
+          f'{logits["fp32 eager"].abs().max().item():.1f} in magnitude')
     header = ('path', 'top-1 %', 'vs fp32 (points)', 'agree with fp32 %', 'max |dlogit|')
     widths = (20, 8, 17, 18, 12)
     print('  '.join(h.ljust(w) for h, w in zip(header, widths)))
