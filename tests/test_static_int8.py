@@ -185,4 +185,4 @@ def test_static_int8_accuracy_on_held_out_digits(tool, tmp_path, capsys):
     for x, y in config_batches(cfg, model, 'test', batch_size=128):
         right += (session(x).argmax(1) == y).sum().item()
         total += len(y)
-    assert abs(100 * right / total - int8_top1) < 1e-6
+    assert abs(100 * right / total - int8_top1) <= 0.005 + 1e-9  # printed with 2 decimals
