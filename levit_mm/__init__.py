@@ -5,14 +5,21 @@ Importing the package registers the LeViT backbone and head into mmpretrain's re
 levit_mm's checkpoint handling into mmengine's loaders (foreign layouts converted, NaN/Inf
 weights refused; see :mod:`levit_mm.convert.model_loading`).
 """
-from .version import __version__  # noqa: F401
-from .arch import ARCH_SETTINGS  # noqa: F401
-from .backbones import LeViT  # noqa: F401
-from .heads import LeViTClsHead  # noqa: F401
-from .classifiers import LeViTClassifier  # noqa: F401
-from .engine import AtomicCheckpointHook, RNGStateHook  # noqa: F401
-from .convert import CheckpointUnavailableError  # noqa: F401
-from .model_zoo import register_model_zoo  # noqa: F401
+import warnings
+
+# mmcv-lite (mmcv without compiled ops, the demo's light environment) warns on every import of
+# mmpretrain that a detection op is missing; classification never uses it, and the dense
+# configs say what to do instead (levit_mm.require_mmcv_ops).
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
+from .version import __version__  # noqa: E402,F401
+from .arch import ARCH_SETTINGS  # noqa: E402,F401
+from .backbones import LeViT  # noqa: E402,F401
+from .heads import LeViTClsHead  # noqa: E402,F401
+from .classifiers import LeViTClassifier  # noqa: E402,F401
+from .engine import AtomicCheckpointHook, RNGStateHook  # noqa: E402,F401
+from .convert import CheckpointUnavailableError  # noqa: E402,F401
+from .model_zoo import register_model_zoo  # noqa: E402,F401
 
 __all__ = ['ARCH_SETTINGS', 'LeViT', 'LeViTClsHead', 'LeViTClassifier', 'CheckpointUnavailableError',
            'register_model_zoo', 'AtomicCheckpointHook', 'RNGStateHook', '__version__']

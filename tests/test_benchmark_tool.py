@@ -29,7 +29,6 @@ def test_benchmark_without_a_gpu_says_so_in_one_line():
 def test_training_table_counts_aten_ops():
     """The CPU training table: levit_mm and timm eager steps, with the aten ops each
     dispatches (levit_mm's are at most timm's)."""
-    import sys
     from tool_loading import load_tool
     bench = load_tool('tools/analysis_tools/benchmark.py')
     args = bench.parse_args(['--archs', '128s', '--quick', '--train', '--no-compile'])

@@ -1,7 +1,5 @@
 """Model-zoo names load weights through mmengine's URL -> cache path, offline too."""
-import os
 import os.path as osp
-import shutil
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, command 1: set up the environment (idempotent) and run the demo.
+# Quick start, command 1: set up the light environment (idempotent; mmcv without compiled
+# ops, which classification does not use, so no compiler runs) and run the demo.
 # Offline (the ImageNet weights cannot be fetched), LeViT is trained on the bundled digits
 # instead (tools/digits_demo.py), so a fresh machine still sees it learn and classify.
 set -euo pipefail

@@ -1,7 +1,9 @@
 # LeViT as a dense-prediction backbone: the pieces configs/mmdet and configs/mmseg share.
 # They sit in variables named levit_* (mmengine forbids two bases defining one key), and
 # each config picks them with `_base_.levit_backbone` / `_base_.levit_optim_wrapper`.
-custom_imports = dict(imports=['levit_mm'], allow_failed_imports=False)
+# levit_mm.require_mmcv_ops: one clear line (not a traceback) where mmcv lacks its compiled ops.
+custom_imports = dict(imports=['levit_mm', 'levit_mm.require_mmcv_ops'],
+                      allow_failed_imports=False)
 
 # ImageNet classification weights (configs/levit/metafile.yml); prefix='backbone.' takes the
 # backbone out of a classifier checkpoint, whose 224 bias tables serve any input size.

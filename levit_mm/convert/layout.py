@@ -12,7 +12,7 @@ function from role to module path (:mod:`levit_mm.convert.formats`).
 Pure data: no modules, no files.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..arch import ATTN_RATIO, DOWN_ATTN_RATIO, MLP_RATIO, down_heads, stage_grids, stem_channels
 

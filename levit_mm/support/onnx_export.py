@@ -18,18 +18,6 @@ from ..backbones.layers import constant_bias_when_tracing
 from ..fileio import atomic_output
 
 
-class LogitsWrapper(nn.Module):
-    """``model(x, mode='tensor')`` (an mmpretrain classifier) as a plain forward."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x, mode='tensor')
-        return out[-1] if isinstance(out, (tuple, list)) else out
-
-
 def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
                 dynamic_hw: bool = True, opset: int = 17,
                 trained_size: Optional[Sequence[int]] = None) -> str:

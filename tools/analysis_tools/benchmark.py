@@ -22,7 +22,8 @@ Models (random weights: speed does not depend on values):
 
 * levit_mm fp32 deploy (BN folded, heads merged), the same compiled
   (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
-  autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32 and int8 (static
+  autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32, int8 dynamic and
+  int8 static (:mod:`levit_mm.support.static_int8`, calibrated on the sample photos) (static
   224 export with constant attention biases, all graph optimisations); the conv form
   (LeViT-C, same weights as 1x1 convolutions) fp32 eager and compiled, and which form
   :func:`levit_mm.deploy.use_fastest_form` would pick (the faster fp32 eager one);
@@ -44,7 +45,6 @@ import copy
 import os.path as osp
 import sys
 import tempfile
-import time
 import warnings
 from typing import Callable, Dict, List
 
@@ -70,8 +70,8 @@ from levit_mm.support.precision import (bf16_autocast, native_bf16, num_threads,
 from levit_mm.support.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
-                  'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm conv fp32',
-                  'levit_mm conv compiled')
+                  'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm ort int8 static',
+                  'levit_mm conv fp32', 'levit_mm conv compiled')
 
 
 def parse_args(argv=None):
@@ -147,6 +147,12 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
             qpath = quantize_onnx_int8(path, osp.join(tmp_dir, f'levit-{arch}-int8.onnx'))
             models['levit_mm ort int8'] = {
                 t: ort_runner(ort_session(qpath, t)) for t in batch_threads}
+        if 'levit_mm ort int8 static' in names:  # calibrated on the sample photos
+            from levit_mm.support.static_int8 import quantize_static_int8
+            spath = quantize_static_int8(path, osp.join(tmp_dir, f'levit-{arch}-static.onnx'),
+                                         [sample_photo_crops(224)])
+            models['levit_mm ort int8 static'] = {
+                t: ort_runner(ort_session(spath, t)) for t in batch_threads}
     for name, build in PEERS.items():
         if name in names:
             models[name] = same(build(arch))

@@ -1,0 +1,164 @@
+"""Accuracy of every inference path of a trained LeViT on its config's held-out images.
+
+    python tools/analysis_tools/precision_report.py CONFIG CHECKPOINT [--calib-images 256]
+
+    # the digits model of tools/digits_demo.py:
+    python tools/analysis_tools/precision_report.py \\
+        configs/levit/digits/levit-128s_digits.py work_dirs/digits/levit-128s_digits.pth \\
+        --cfg-options test_dataloader.dataset.data_root=work_dirs/digits/data \\
+                      train_dataloader.dataset.data_root=work_dirs/digits/data
+
+Paths: fp32 eager (the model as trained), deploy (BN folded, heads merged), compiled
+(Inductor), bf16 (autocast), int8 dynamic (PyTorch, Linears), onnxruntime fp32, onnxruntime
+int8 dynamic and onnxruntime int8 static (calibrated on ``--calib-images`` training images,
+see :mod:`levit_mm.support.static_int8`; the Linears in int8, with "+conv" the stem too).
+Each gets top-1 on the test split, top-1 agreement with fp32 eager and the largest logit
+difference from it.  The ONNX paths use a fixed-shape export at the test images' size.
+"""
+import argparse
+import os.path as osp
+import sys
+import tempfile
+import time
+import warnings
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
+from levit_mm.support.cli import run_cli  # noqa: E402
+
+PATHS = ('fp32 eager', 'deploy', 'compiled', 'bf16', 'int8 dynamic', 'ort fp32',
+         'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='training-form model config')
+    parser.add_argument('checkpoint', help='weights for the config')
+    parser.add_argument('--calib-images', type=int, default=256,
+                        help='training images that calibrate the static int8 path')
+    parser.add_argument('--paths', nargs='+', default=list(PATHS), choices=PATHS)
+    parser.add_argument('--max-images', type=int, help='evaluate on the first N test images')
+    parser.add_argument('--batch', type=int, default=64)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def build_paths(names, model, calibration, shape, tmp_dir, threads):
+    """``{name: callable(x) -> logits}`` for the requested paths."""
+    import copy
+
+    from levit_mm.deploy import compile_for_inference, switch_to_deploy
+    from levit_mm.support.models import LogitsWrapper
+    from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,
+                                              quantize_onnx_int8)
+    from levit_mm.support.precision import bf16_autocast, quantize_int8
+    from levit_mm.support.static_int8 import quantize_static_int8
+
+    eager = LogitsWrapper(model).eval()
+    deploy = switch_to_deploy(copy.deepcopy(eager))
+    paths = {'fp32 eager': eager}
+    if 'deploy' in names:
+        paths['deploy'] = deploy
+    if 'compiled' in names:
+        paths['compiled'] = compile_for_inference(deploy)
+    if 'bf16' in names:
+
+        def bf16(x):
+            with bf16_autocast():
+                return deploy(x).float()
+
+        paths['bf16'] = bf16
+    if 'int8 dynamic' in names:
+        paths['int8 dynamic'] = quantize_int8(deploy)
+    if any(n.startswith('ort') for n in names):
+        src = osp.join(tmp_dir, 'fp32.onnx')
+        export_onnx(deploy, src, shape, dynamic_hw=False)
+        if 'ort fp32' in names:
+            paths['ort fp32'] = ort_runner(ort_session(src, threads))
+        if 'ort int8 dynamic' in names:
+            dyn = quantize_onnx_int8(src, osp.join(tmp_dir, 'int8-dynamic.onnx'))
+            paths['ort int8 dynamic'] = ort_runner(ort_session(dyn, threads))
+        for name, convs in (('ort int8 static', False), ('ort int8 static+conv', True)):
+            if name in names:
+                static = quantize_static_int8(
+                    src, osp.join(tmp_dir, f'{name.replace(" ", "-")}.onnx'), calibration,
+                    int8_convs=convs)
+                paths[name] = ort_runner(ort_session(static, threads))
+    return {n: paths[n] for n in PATHS if n in paths}
+
+
+def evaluate(paths, batches):
+    """Logits of every path on every batch; returns ``({name: logits}, labels)``."""
+    logits = {name: [] for name in paths}
+    labels = []
+    with torch.inference_mode():
+        for x, y in batches:
+            labels.append(y)
+            for name, fn in paths.items():
+                logits[name].append(fn(x).float())
+    return {n: torch.cat(v) for n, v in logits.items()}, torch.cat(labels)
+
+
+def report(logits, labels):
+    """Rows: (path, top-1 %, agreement with fp32 eager %, max |logit diff|)."""
+    reference = logits['fp32 eager']
+    rows = []
+    for name, out in logits.items():
+        top1 = 100 * (out.argmax(1) == labels).float().mean().item()
+        agree = 100 * (out.argmax(1) == reference.argmax(1)).float().mean().item()
+        rows.append((name, top1, agree, (out - reference).abs().max().item()))
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from levit_mm.support.config_data import build_classifier, config_batches, load_config
+    if args.calib_images < 1:
+        raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}.')
+    warnings.filterwarnings('ignore')
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, args.cfg_options)
+    model = build_classifier(cfg, args.checkpoint)
+    test = list(config_batches(cfg, model, 'test', batch_size=args.batch))
+    if args.max_images is not None:
+        if args.max_images < 1:
+            raise ValueError(f'--max-images must be at least 1, got {args.max_images}.')
+        kept, count = [], 0
+        for x, y in test:
+            if count >= args.max_images:
+                break
+            room = args.max_images - count
+            kept.append((x[:room], y[:room]))
+            count += len(y[:room])
+        test = kept
+    shape = tuple(test[0][0].shape[2:])
+    calibration = [x for x, _ in config_batches(cfg, model, 'train', num=args.calib_images,
+                                                 batch_size=args.batch)]
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        start = time.time()
+        paths = build_paths(args.paths, model, calibration, shape, tmp_dir, args.threads)
+        logits, labels = evaluate(paths, test)
+        rows = report(logits, labels)
+    count = len(labels)
+    print(f'\n{args.config}: {count} test images at {shape[0]}x{shape[1]}, static int8 '
+          f'calibrated on {sum(len(c) for c in calibration)} training images '
+          f'({time.time() - start:.0f} s); fp32 logits up to '
+          f'{logits["fp32 eager"].abs().max().item():.1f} in magnitude')
+    header = ('path', 'top-1 %', 'vs fp32 (points)', 'agree with fp32 %', 'max |dlogit|')
+    widths = (20, 8, 17, 18, 12)
+    print('  '.join(h.ljust(w) for h, w in zip(header, widths)))
+    print('-' * (sum(widths) + 2 * (len(widths) - 1)))
+    fp32_top1 = rows[0][1]
+    for name, top1, agree, diff in rows:
+        cells = (name, f'{top1:.2f}', f'{top1 - fp32_top1:+.2f}', f'{agree:.2f}', f'{diff:.2e}')
+        print('  '.join(c.ljust(w) for c, w in zip(cells, widths)))
+    return rows
+
+
+if __name__ == '__main__':
+    run_cli(main)
