@@ -42,9 +42,10 @@ def cached_checkpoint_path(url: str) -> str:
     return osp.join(checkpoint_cache_dir(), osp.basename(urlparse(url).path))
 
 
-def load_zoo_checkpoint(filename: str, map_location=None):
+def load_from_zoo(filename: str, map_location=None):
     """mmengine loader for LeViT model-zoo URLs: the usual download-or-cache path, with a
-    one-line explanation instead of a socket traceback when both fail."""
+    one-line explanation instead of a socket traceback when both fail.  (mmengine logs the
+    name after ``load_from_``: "by zoo backend".)"""
     try:
         return load_from_http(filename, map_location=map_location)
     except (OSError, ValueError) as err:  # URLError, socket errors, HTTP errors
@@ -83,5 +84,5 @@ def register_model_zoo() -> List[str]:
 
 
 CheckpointLoader.register_scheme(prefixes=WEIGHTS_URL_PREFIX,
-                                 loader=prepared(load_zoo_checkpoint), force=True)
+                                 loader=prepared(load_from_zoo), force=True)
 register_model_zoo()
