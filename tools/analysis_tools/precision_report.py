@@ -106,12 +106,13 @@ def evaluate(paths, batches):
 
 def report(logits, labels):
     """Rows: (path, top-1 %, agreement with fp32 eager %, max |logit diff|)."""
+    from levit_mm.support.sample_images import agreement
     reference = logits['fp32 eager']
     rows = []
     for name, out in logits.items():
         top1 = 100 * (out.argmax(1) == labels).float().mean().item()
-        agree = 100 * (out.argmax(1) == reference.argmax(1)).float().mean().item()
-        rows.append((name, top1, agree, (out - reference).abs().max().item()))
+        agree, diff, _ = agreement(reference, out)
+        rows.append((name, top1, 100 * agree, diff))
     return rows
 
 

@@ -20,9 +20,11 @@ import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
+from levit_mm.fileio import publish_file  # noqa: E402
 from levit_mm.support.cli import run_cli  # noqa: E402
 
 
@@ -52,19 +54,17 @@ def parse_args(argv=None):
 def check(fp32_path, int8_path, batches):
     """Top-1 of both models, their agreement (%) and max |logit diff| on ``batches``."""
     from levit_mm.support.onnx_export import ort_runner, ort_session
+    from levit_mm.support.sample_images import agreement
     fp32, int8 = ort_runner(ort_session(fp32_path, 2)), ort_runner(ort_session(int8_path, 2))
-    right = {'fp32': 0, 'int8': 0}
-    agree, count, worst = 0, 0, 0.
-    for x, y in batches:
-        a, b = fp32(x), int8(x)
-        right['fp32'] += (a.argmax(1) == y).sum().item()
-        right['int8'] += (b.argmax(1) == y).sum().item()
-        agree += (a.argmax(1) == b.argmax(1)).sum().item()
-        count += len(y)
-        worst = max(worst, (a - b).abs().max().item())
-    return {'images': count, 'fp32 top-1': 100 * right['fp32'] / count,
-            'int8 top-1': 100 * right['int8'] / count, 'agreement': 100 * agree / count,
-            'max |dlogit|': worst}
+    batches = list(batches)
+    labels = torch.cat([y for _, y in batches])
+    a = torch.cat([fp32(x) for x, _ in batches])
+    b = torch.cat([int8(x) for x, _ in batches])
+    agree, worst, _ = agreement(a, b)
+    return {'images': len(labels),
+            'fp32 top-1': 100 * (a.argmax(1) == labels).float().mean().item(),
+            'int8 top-1': 100 * (b.argmax(1) == labels).float().mean().item(),
+            'agreement': 100 * agree, 'max |dlogit|': worst}
 
 
 def main(argv=None):
@@ -108,7 +108,7 @@ def main(argv=None):
                   f'{result["fp32 top-1"]:.2f}%, int8 {result["int8 top-1"]:.2f}%; '
                   f'agreement {result["agreement"]:.2f}%, max |dlogit| '
                   f'{result["max |dlogit|"]:.3e}')
-        os.replace(int8_path, args.output_file)
+        publish_file(int8_path, args.output_file)
     print(f'Wrote {args.output_file}')
 
 
