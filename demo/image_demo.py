@@ -4,7 +4,7 @@
     python demo/image_demo.py demo/chelsea.jpg configs/levit/levit-128s_8xb256_in1k.py \\
         --checkpoint my.pth --show-dir out/
 
-Every input is checked first (levit_mm.support): a bad image, an unknown model name, a
+Every input is checked first (levit_tools.validation): a bad image, an unknown model name, a
 config with an unknown variant or a checkpoint that does not fit the model stops the demo
 with one ``error: ...`` message and exit status 2.  Images of any mode (grayscale, RGBA,
 palette, 16-bit) and any size are accepted.
@@ -18,8 +18,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import levit_mm  # noqa: E402,F401
 from levit_mm.fileio import atomic_output  # noqa: E402
-from levit_mm.support.cli import build_checked_classifier, run_cli  # noqa: E402
-from levit_mm.support.images import load_rgb_image  # noqa: E402
+from levit_tools.cli import build_checked_classifier, run_cli  # noqa: E402
+from levit_tools.images import load_rgb_image  # noqa: E402
 
 
 def parse_args(argv=None):

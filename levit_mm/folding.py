@@ -18,6 +18,8 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var')
+#: saved by BatchNorm since PyTorch 0.4.1; optional (older files lack it)
+BN_COUNTER = 'num_batches_tracked'
 DIST_HEAD, CLS_HEAD = 'head_dist', 'head'
 Pair = Tuple[torch.Tensor, torch.Tensor]
 
@@ -86,7 +88,7 @@ def fold_state_dict(state_dict: Mapping[str, torch.Tensor],
     out = dict(state_dict)
     for prefix in bn_prefixes:
         scale, shift = _bn_state_scale_shift(state_dict, prefix + 'bn.', eps)
-        for k in BN_KEYS + ('num_batches_tracked', ):
+        for k in BN_KEYS + (BN_COUNTER, ):
             out.pop(prefix + 'bn.' + k, None)
         if prefix + 'conv.weight' in state_dict:  # Conv -> BN
             folded = fold_bn_after(out.pop(prefix + 'conv.weight'), scale, shift)

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from levit_mm.support.testing import randomize_  # noqa: F401  (tests import it from here)
+from levit_tools.testing import randomize_  # noqa: F401  (tests import it from here)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = ['128s', '128', '192', '256', '384']

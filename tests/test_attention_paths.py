@@ -9,7 +9,7 @@ import levit_mm.backbones.layers as layers
 from levit_mm.attention_bias import attention_bias
 from levit_mm.backbones.layers import Attention, AttentionSubsample, chunk_rows
 from levit_mm.deploy import switch_to_deploy
-from levit_mm.support.models import build_classifier
+from levit_tools.models import build_classifier
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_compile_for_inference_in_half_precision():
     """The fp16 deploy model compiles (the CUDA-graph option is ignored on the CPU, where
     this runs; the same call records and replays graphs on a GPU)."""
     from levit_mm.deploy import compile_for_inference
-    from levit_mm.support.models import LogitsWrapper
+    from levit_mm.deploy import LogitsWrapper
     torch._dynamo.reset()
     model = switch_to_deploy(LogitsWrapper(randomize_(build_classifier('128s'), seed=2)))
     model = model.eval().to(torch.bfloat16)

@@ -6,7 +6,7 @@ from conftest import ARCHS, EMBED_OUT, REPO, randomize_
 from mmpretrain.registry import MODELS
 
 import levit_mm
-from levit_mm.support.analysis import count_flops, count_params
+from levit_tools.analysis import count_flops, count_params
 
 with open(f'{REPO}/configs/levit/metafile.yml') as f:
     METAFILE = {m['Name']: m['Metadata'] for m in yaml.safe_load(f)['Models']}

@@ -8,7 +8,7 @@ from PIL import Image
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.finite import NonFiniteInputError
-from levit_mm.support.images import load_rgb_image
+from levit_tools.images import load_rgb_image
 
 CONFIG = 'configs/levit/levit-128s_8xb256_in1k.py'
 

@@ -43,7 +43,7 @@ def test_gpu_inference_paths_run_and_agree_on_cpu():
     CPU where this runs: every one returns logits, and levit_mm's two agree."""
     import torch
 
-    from levit_mm.support.benchmarking import gpu_inference_models
+    from levit_tools.benchmarking import gpu_inference_models
     models = gpu_inference_models('128s', device='cpu', compiled=False)
     assert list(models) == ['levit_mm deploy (autocast)', 'levit_mm fp16 weights',
                             'levit_mm conv fp16 weights', 'mmpretrain', 'timm', 'hf']

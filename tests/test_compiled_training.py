@@ -9,7 +9,7 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from levit_mm.support.models import build_classifier
+from levit_tools.models import build_classifier
 
 #: a small LeViT, so that compiling forward and backward takes seconds on a CPU
 TINY = dict(embed_dims=[32, 48], num_heads=[2, 3], depths=[1, 1], key_dims=[8, 8])

@@ -357,7 +357,7 @@ def load_tool():
 
 def run_tool_inprocess(capsys, *argv):
     """The CLI's ``run_cli`` entry point in-process (fast); returns (exit code, stderr)."""
-    from levit_mm.support.cli import run_cli
+    from levit_tools.cli import run_cli
     tool = load_tool()
     with pytest.raises(SystemExit) as exc:
         run_cli(tool.main, list(argv))

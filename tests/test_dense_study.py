@@ -11,7 +11,7 @@ import torch
 from conftest import run_py
 from tool_loading import load_tool
 
-from levit_mm.support.digit_scenes import write_dataset
+from levit_tools.digit_scenes import write_dataset
 
 
 def classifier_checkpoint(path):

@@ -15,8 +15,8 @@ from mmpretrain.registry import MODELS
 from levit_mm.backbones.layers import biased_attention
 from levit_mm.deploy import DeployConversionError, fold_state_dict, switch_to_deploy
 from levit_mm.heads import LeViTClsHead
-from levit_mm.support.precision import bf16_autocast, quantize_int8
-from levit_mm.support.sample_images import agreement, sample_photo_crops
+from levit_mm.deploy.precision import bf16_autocast, quantize_int8
+from levit_tools.sample_images import agreement, sample_photo_crops
 
 DEPLOY_ATOL = 1e-4
 #: bounds for reduced precision, relative to the fp32 logits' max magnitude.
@@ -225,8 +225,8 @@ def test_static_onnx_export_holds_constant_biases(deployed_128s, tmp_path):
     pytest.importorskip('onnxruntime')
     import onnx
     from levit_mm.backbones.layers import BiasedAttentionBase
-    from levit_mm.support.models import LogitsWrapper
-    from levit_mm.support.onnx_export import export_onnx, ort_runner, ort_session
+    from levit_mm.deploy import LogitsWrapper
+    from levit_mm.deploy.onnx import export_onnx, ort_runner, ort_session
     model = LogitsWrapper(deployed_128s).eval()
     x = images(2, 3, 224, 224, seed=5)
     with torch.no_grad():
@@ -249,7 +249,7 @@ def test_static_onnx_export_holds_constant_biases(deployed_128s, tmp_path):
 def test_compiled_inference_matches_eager(deployed_128s):
     """``compile_for_inference`` (Inductor, frozen weights) gives the eager logits."""
     from levit_mm.deploy import compile_for_inference
-    from levit_mm.support.models import LogitsWrapper
+    from levit_mm.deploy import LogitsWrapper
     eager = LogitsWrapper(copy.deepcopy(deployed_128s)).eval()
     compiled = compile_for_inference(eager)
     x = images(2, 3, 224, 224, seed=6)

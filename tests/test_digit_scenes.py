@@ -5,16 +5,14 @@ missing, empty or broken folder stops mmdet's and mmseg's datasets with one clea
 import json
 import os.path as osp
 import shutil
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
 from PIL import Image
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.datasets.digit_scenes import CLASSES, check_coco_split, check_seg_split
-from levit_mm.support import digit_scenes as ds
+from levit_tools import digit_scenes as ds
 
 CANVASES = ((96, 160), (160, 96))
 
@@ -91,9 +89,8 @@ def test_splits_disjoint_by_scan_and_match_the_classifier_split(dataset, tmp_pat
     assert not used['train'] & used['val']
     assert sorted(used['train']) == meta['splits']['train']['scans']
     # the val scans are those digits_demo holds out from the digits classifier (same seed)
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    import digits_demo
-    split = digits_demo.write_digits_folder(str(tmp_path / 'digits'), 8, seed=3)
+    from levit_tools.digits import write_digits_folder
+    split = write_digits_folder(str(tmp_path / 'digits'), 8, seed=3)
     held_out = {int(p.stem) for p in (tmp_path / 'digits' / 'val').glob('*/*.png')}
     assert len(held_out) == split['val']
     _, labels = ds.load_scans()

@@ -1,6 +1,5 @@
 """End to end: tools/train.py distils LeViT from a teacher on real digits, tools/test.py
 evaluates the checkpoint it wrote; and the shipped configs describe the paper's recipe."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,18 +11,12 @@ from conftest import REPO, run_py
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
+from levit_tools.digits import export_weights, write_digits_folder
+
 TEACHER_CFG = 'configs/levit/digits/resnet18-w32_digits.py'
 STUDENT_CFG = 'configs/levit/digits/levit-128s_digits_distill.py'
 LOSS_LINE = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[(\d+)/\d+\].*?\sloss: ([\d.]+)\s+'
                        r'loss_cls: ([\d.]+)\s+loss_dist: ([\d.]+)')
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location('digits_demo',
-                                                  osp.join(REPO, 'tools', 'digits_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def scalars(work_dir):
@@ -35,7 +28,7 @@ def scalars(work_dir):
 @pytest.mark.slow
 def test_train_with_teacher_then_test(tmp_path):
     data = str(tmp_path / 'digits')
-    split = load_demo().write_digits_folder(data, px=64, per_class=20)
+    split = write_digits_folder(data, px=64, per_class=20)
     assert (split['train'], split['val']) == (160, 40)
     # A teacher checkpoint as tools/train.py would write it (weights trained or not, the
     # mechanics are the same: built from its config, loaded, frozen, run at 32 px).
@@ -69,7 +62,7 @@ def test_train_with_teacher_then_test(tmp_path):
     train_top1 = [r['accuracy/top1'] for r in scalars(str(work)) if 'accuracy/top1' in r][-1]
 
     # The demo's release step: weights and class names only (loads with weights_only=True).
-    weights = load_demo().export_weights(str(ckpt), str(tmp_path / 'student.pth'))
+    weights = export_weights(str(ckpt), str(tmp_path / 'student.pth'))
     assert torch.load(weights, weights_only=True)['state_dict'].keys() == state.keys()
     proc = run_py(['tools/test.py', STUDENT_CFG, weights, '--work-dir', str(tmp_path / 't'),
                    '--cfg-options', 'model.teacher=None', loaders[-1]],

@@ -47,7 +47,7 @@ def test_unknown_model_is_refused_with_suggestions(get_flops, capsys):
 
 def test_linear_macs_and_roofline():
     import torch
-    from levit_mm.support.analysis import linear_macs, roofline_images_per_s
+    from levit_tools.analysis import linear_macs, roofline_images_per_s
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 5))
     assert linear_macs(model, (2, 4)) == 2 * 4 * 3 + 2 * 3 * 5
     # 1 GMAC per image = 2 GFLOP: 50 img/s at 100 GFLOP/s; half of it at 200 GOP/s -> 66.7.

@@ -1,5 +1,6 @@
 """levit_mm's imports flow one way: no module (and no room of the house) imports, directly
-or through others, anything that imports it.  The graph is read from the source, every
+or through others, anything that imports it; and the package (the library users import)
+never imports the tools' shared code (levit_tools) that sits above it.  The graph is read from the source, every
 ``import`` statement included, also those inside functions, which hide a loop from Python
 but not from a reader."""
 import ast
@@ -10,10 +11,11 @@ from typing import Dict, List, Set
 from conftest import REPO
 
 PACKAGE = Path(REPO) / 'levit_mm'
+TOOLS_PACKAGE = Path(REPO) / 'levit_tools'
 
 
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix('').parts)
+    parts = list(path.relative_to(Path(REPO)).with_suffix('').parts)
     return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
 
 
@@ -22,8 +24,9 @@ def is_package(name: str, modules: Set[str]) -> bool:
 
 
 def import_graph() -> Dict[str, Set[str]]:
-    """levit_mm module -> the levit_mm modules it imports (a package means its __init__)."""
-    files = {module_name(p): p for p in PACKAGE.rglob('*.py')}
+    """levit_mm / levit_tools module -> the modules of either it imports (a package means
+    its __init__)."""
+    files = {module_name(p): p for root in (PACKAGE, TOOLS_PACKAGE) for p in root.rglob('*.py')}
     modules = set(files)
     graph: Dict[str, Set[str]] = {}
     for name, path in files.items():
@@ -83,7 +86,7 @@ def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
     # teacher.py imports mmengine lazily, but levit_mm modules at the top; the CLI helpers
     # import the checks inside a function: the graph must see that edge.
-    assert 'levit_mm.support.validation' in graph['levit_mm.support.cli']
+    assert 'levit_tools.validation' in graph['levit_tools.cli']
     assert 'levit_mm.arch' in graph['levit_mm.backbones.levit']
 
 
@@ -97,7 +100,7 @@ def test_no_import_cycle_between_rooms():
     ``__init__`` (which imports everything to register it) is the only entry point."""
     rooms: Dict[str, Set[str]] = {}
     for source, targets in import_graph().items():
-        if source == 'levit_mm':
+        if source in ('levit_mm', 'levit_tools'):
             continue
         rooms.setdefault(room(source), set()).update(
             room(t) for t in targets if t != 'levit_mm' and room(t) != room(source))
@@ -114,15 +117,23 @@ def test_finds_a_planted_cycle():
 def test_layers_point_down():
     """The bottom of the house imports nothing above it: the arch table, the bias tables,
     folding and the finite checks import no other room of levit_mm (but each other), and
-    the backbone none of heads, classifiers, convert or support."""
+    the backbone none of heads, classifiers, convert, engine, deploy or the tools' code."""
     graph = import_graph()
     bottom = {'levit_mm.arch', 'levit_mm.attention_bias', 'levit_mm.folding',
               'levit_mm.finite', 'levit_mm.fileio'}
     for name in bottom:
         assert graph[name] <= bottom, (name, graph[name] - bottom)
     above = ('levit_mm.heads', 'levit_mm.classifiers', 'levit_mm.convert',
-             'levit_mm.support', 'levit_mm.engine', 'levit_mm.model_zoo', 'levit_mm.deploy')
+             'levit_tools', 'levit_mm.engine', 'levit_mm.model_zoo', 'levit_mm.deploy')
     for name, targets in graph.items():
         if name.startswith('levit_mm.backbones'):
             assert not [t for t in targets if t.startswith(above)], (name, targets)
-    assert osp.isfile(PACKAGE / 'support' / '__init__.py')
+    assert osp.isfile(TOOLS_PACKAGE / '__init__.py')
+
+
+def test_the_library_never_imports_the_tools_code():
+    graph = import_graph()
+    assert not osp.exists(PACKAGE / 'support')
+    for name, targets in graph.items():
+        if name.startswith('levit_mm'):
+            assert not [t for t in targets if t.startswith('levit_tools')], (name, targets)

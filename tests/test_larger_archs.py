@@ -15,8 +15,8 @@ from timm_peers import random_timm
 import levit_mm
 from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS, resolve_arch, stem_channels
 from levit_mm.convert import convert_state_dict
-from levit_mm.support.analysis import count_params
-from levit_mm.support.models import build_classifier
+from levit_tools.analysis import count_params
+from levit_tools.models import build_classifier
 
 LARGER = ['384_s8', '512_s8', '512', '256d', '512d']
 TOL = 1e-4

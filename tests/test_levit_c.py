@@ -17,7 +17,8 @@ from levit_mm.backbones.layers import PointwiseConvBN
 from levit_mm.convert import CheckpointFormatError, convert_state_dict
 from levit_mm.convert.model_loading import CheckpointMismatchError, load_checkpoint_strict
 from levit_mm.deploy import fold_state_dict, switch_to_deploy, time_forms, use_fastest_form
-from levit_mm.support.models import LogitsWrapper, build_classifier
+from levit_mm.deploy import LogitsWrapper
+from levit_tools.models import build_classifier
 
 PARITY_TOL = 1e-5  # the bound for timm's levit_conv_* (fp32)
 DEPLOY_TOL = 1e-4
@@ -244,7 +245,7 @@ def test_conv_deploy_and_folded_checkpoint(pair_128s):
 def test_conv_form_onnx_dynamic_size(pair_128s, tmp_path):
     pytest.importorskip('onnxruntime')
     import onnx
-    from levit_mm.support.onnx_export import export_onnx, ort_runner, ort_session
+    from levit_mm.deploy.onnx import export_onnx, ort_runner, ort_session
     _, conv = pair_128s
     model = LogitsWrapper(switch_to_deploy(copy.deepcopy(conv))).eval()
     path = export_onnx(model, str(tmp_path / 'levit_c.onnx'), dynamic_hw=True)

@@ -8,7 +8,7 @@ from mmengine.runner import load_checkpoint
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.finite import NonFiniteWeightsError, check_finite_weights
-from levit_mm.support.models import build_classifier, build_timm
+from levit_tools.models import build_classifier, build_timm
 
 CONFIG = 'configs/levit/levit-128s_8xb256_in1k.py'
 BAD_KEYS = ('backbone.stages.0.0.block.qkv.linear.weight', 'head.head.linear.bias')

@@ -1,4 +1,4 @@
-"""Static int8 (levit_mm.support.static_int8, tools/deployment/onnx_quantize_static.py):
+"""Static int8 (levit_mm.deploy.static_int8, tools/deployment/onnx_quantize_static.py):
 the graph it writes, its errors, and its accuracy on real held-out digits."""
 import os
 import os.path as osp
@@ -10,11 +10,11 @@ from conftest import REPO, randomize_
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.deploy import switch_to_deploy
-from levit_mm.support.models import LogitsWrapper
-from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,
+from levit_mm.deploy import LogitsWrapper
+from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
                                           quantize_onnx_int8)
-from levit_mm.support.sample_images import sample_photo_crops
-from levit_mm.support.static_int8 import quantize_static_int8
+from levit_tools.sample_images import sample_photo_crops
+from levit_mm.deploy.static_int8 import quantize_static_int8
 
 DIGITS_CFG = osp.join(REPO, 'configs', 'levit', 'digits', 'levit-128s_digits.py')
 
@@ -140,10 +140,10 @@ def test_static_int8_accuracy_on_held_out_digits(tool, tmp_path, capsys):
     the tool with 128 training images: held-out top-1 within 0.5 points of fp32."""
     from mmpretrain.structures import DataSample
 
-    from levit_mm.support.config_data import config_batches, load_config
-    digits_demo = load_tool('tools/digits_demo.py')
+    from levit_tools.config_data import config_batches, load_config
+    from levit_tools.digits import write_digits_folder
     data = tmp_path / 'data'
-    digits_demo.write_digits_folder(str(data), px=32)
+    write_digits_folder(str(data), px=32)
     options = {f'{s}_dataloader.dataset.data_root': str(data) for s in ('train', 'test')}
     cfg = load_config(DIGITS_CFG, options)
     torch.manual_seed(0)

@@ -4,13 +4,13 @@ The larger variants hold up to 95M parameters; timm's own initialisation of them
 longer than the forward pass being tested.  Here the model is built on the meta device,
 materialised, and filled from one seeded generator: every weight matrix/kernel with
 PyTorch's default scale (std ``1 / sqrt(3 fan_in)``), then BN statistics and attention-bias
-tables randomised (:func:`levit_mm.support.testing.randomize_`) and the classifier weights
+tables randomised (:func:`levit_tools.testing.randomize_`) and the classifier weights
 spread (std 0.3) so logits differ clearly between inputs.
 """
 import timm
 import torch
 
-from levit_mm.support.testing import randomize_
+from levit_tools.testing import randomize_
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ def load_tool(relpath: str):
 
 def run_tool_cli(module, argv, capsys):
     """``run_cli(main, argv)`` -> (exit code, stdout, stderr)."""
-    from levit_mm.support.cli import run_cli
+    from levit_tools.cli import run_cli
     _follow_captured_streams()
     code = 0
     try:

@@ -8,7 +8,7 @@ The default schedule (120 iterations of 4 images per model) is what fits the who
 about half an hour on an idle 2-core CPU.
 
 1. makes the digit-scenes dataset (``tools/dataset_converters/make_digit_scenes.py``);
-2. trains the LeViT-128S digits classifier at 64 px with ``tools/digits_demo.py``'s
+2. trains the LeViT-128S digits classifier at 64 px with :mod:`levit_tools.digits`'s
    machinery (cached: a later run reuses it), whose backbone initialises the LeViT models;
 3. trains every model with ``tools/train.py`` and evaluates its final checkpoint with
    ``tools/test.py`` (mmengine runs of the mmdet / mmseg configs: COCO bbox/segm mAP and
@@ -30,9 +30,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, osp.join(REPO, 'tools'))  # digits_demo
 
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 
 DET = osp.join(REPO, 'configs', 'mmdet')
 SEG = osp.join(REPO, 'configs', 'mmseg')
@@ -105,7 +104,7 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------- stages
 def make_data(args, root: str) -> dict:
-    from levit_mm.support.digit_scenes import DEFAULT_CANVASES, write_dataset
+    from levit_tools.digit_scenes import DEFAULT_CANVASES, write_dataset
     canvases = DEFAULT_CANVASES
     if args.canvas:
         canvases = [tuple(int(v) for v in c.lower().split('x')) for c in args.canvas]
@@ -121,7 +120,7 @@ def classifier_checkpoint(args, work: str, env: dict) -> dict:
                 f'--classifier-checkpoint {args.classifier_checkpoint!r} does not exist.')
         return dict(checkpoint=osp.abspath(args.classifier_checkpoint), top1=None,
                     seconds=0.0, cached=True)
-    import digits_demo
+    from levit_tools import digits
     folder = osp.join(work, 'digits_classifier')
     out = osp.join(folder, 'levit-128s_digits.pth')
     stamp = osp.join(folder, 'classifier.json')
@@ -132,13 +131,13 @@ def classifier_checkpoint(args, work: str, env: dict) -> dict:
         if info.get('want') == want:
             return dict(info, cached=True)
     data = osp.join(work, 'digits_64px')
-    digits_demo.write_digits_folder(data, 64, seed=args.seed)
-    seconds = digits_demo.train(
-        digits_demo.BASELINE_CFG, osp.join(folder, 'train'), data, args.classifier_epochs,
+    digits.write_digits_folder(data, 64, seed=args.seed)
+    seconds = digits.train(
+        digits.BASELINE_CFG, osp.join(folder, 'train'), data, args.classifier_epochs,
         [f'randomness.seed={args.seed}'], env,
         f'digits classifier: LeViT-128S at 64 px, {args.classifier_epochs} epochs')
-    top1 = digits_demo.final_val_top1(osp.join(folder, 'train'))
-    digits_demo.export_weights(digits_demo.last_checkpoint(osp.join(folder, 'train')), out)
+    top1 = digits.final_val_top1(osp.join(folder, 'train'))
+    digits.export_weights(digits.last_checkpoint(osp.join(folder, 'train')), out)
     info = dict(want=want, checkpoint=out, top1=top1, seconds=seconds)
     with open(stamp, 'w') as f:
         json.dump(info, f)
@@ -264,7 +263,7 @@ def complexity(run: Run, hw=FLOPS_HW) -> Dict[str, float]:
     from mmengine.registry import DefaultScope
     from mmengine.utils import import_modules_from_strings
 
-    from levit_mm.support.analysis import count_flops
+    from levit_tools.analysis import count_flops
     cfg = Config.fromfile(run.config)
     import_modules_from_strings(**cfg.custom_imports)
     cfg.model.backbone.init_cfg = None
@@ -278,8 +277,8 @@ def complexity(run: Run, hw=FLOPS_HW) -> Dict[str, float]:
         model = MODELS.build(cfg.model)
         shape = (1, 3) + tuple(hw)
         with torch.no_grad():
-            backbone = count_flops(_Forward(model.backbone, lambda m, x: m(x)), shape)
-            total = count_flops(_Forward(model, _whole_forward), shape)
+            backbone = count_flops(model.backbone, shape)
+            total = count_flops(model, shape, forward_fn=_whole_forward)
     return dict(backbone_gflops=backbone / 1e9, gflops=total / 1e9)
 
 
@@ -294,18 +293,6 @@ def _whole_forward(model, x):
     sample = DetDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw,
                                          batch_input_shape=hw, scale_factor=(1., 1.)))
     return model._forward(x, [sample])
-
-
-class _Forward(__import__('torch').nn.Module):
-    """``fn(module, x)`` as a module (mmdet's ResNet.train() returns None, which
-    ``count_flops``' ``model.eval()`` would pass on)."""
-
-    def __init__(self, module, fn):
-        super().__init__()
-        self.module, self.fn = module, fn
-
-    def forward(self, x):
-        return self.fn(self.module, x)
 
 
 def result_row(job: Job, flops: Optional[dict]) -> dict:

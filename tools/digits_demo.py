@@ -14,24 +14,18 @@
 Every stage is an ordinary mmengine run (logs and checkpoints under ``--work-dir``).
 """
 import argparse
-import collections
-import json
 import os
 import os.path as osp
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)  # this checkout's levit_mm, as in tools/train.py
-CONFIGS = osp.join(REPO, 'configs', 'levit', 'digits')
-TEACHER_CFG = osp.join(CONFIGS, 'resnet18-w32_digits.py')
-STUDENT_CFG = osp.join(CONFIGS, 'levit-128s_digits_distill.py')
-BASELINE_CFG = osp.join(CONFIGS, 'levit-128s_digits.py')
+sys.path.insert(0, REPO)  # this checkout's levit_mm and levit_tools, as in tools/train.py
+
+from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.digits import (BASELINE_CFG, STUDENT_CFG, TEACHER_CFG,  # noqa: E402
+                                export_weights, final_val_top1, last_checkpoint, run_logged,
+                                train, write_digits_folder)
 
 
 def epochs(text: str) -> int:
@@ -59,111 +53,6 @@ def parse_args(argv=None):
     parser.add_argument('--verbose', action='store_true',
                         help="show the training runs' whole output (config dump included)")
     return parser.parse_args(argv)
-
-
-def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int = 0,
-                        per_class: Optional[int] = None) -> dict:
-    """Write the digits as ``root/{train,val}/<digit>/<index>.png`` (built in a temporary
-    directory and renamed into place, so an interrupted run never leaves half a dataset).
-    ``per_class`` keeps only that many scans of each digit (for quick tests)."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    marker = osp.join(root, 'split.json')
-    if osp.isfile(marker):
-        with open(marker) as f:
-            split = json.load(f)
-        if split.get('px') == px and split.get('per_class') == per_class:
-            return split
-        shutil.rmtree(root)
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    split = {'px': px, 'per_class': per_class, 'train': 0, 'val': 0}
-    os.makedirs(osp.dirname(root) or '.', exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.digits-', dir=osp.dirname(root) or '.')
-    for label in range(10):
-        idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
-        n_val = int(round(len(idx) * val_fraction))
-        for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
-            folder = osp.join(tmp, part, str(label))
-            os.makedirs(folder, exist_ok=True)
-            for i in members:
-                pixels = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
-                img = Image.fromarray(pixels, mode='L').resize((px, px), Image.BICUBIC)
-                img.convert('RGB').save(osp.join(folder, f'{i:04d}.png'))
-            split[part] += len(members)
-    with open(osp.join(tmp, 'split.json'), 'w') as f:
-        json.dump(split, f)
-    os.replace(tmp, root)
-    return split
-
-
-#: Lines of a training/test run worth showing on the console: progress, metrics, where
-#: checkpoints go, and anything that went wrong.  The rest (the full config dump, one line
-#: per parameter group) stays in the run's log file under its work dir.
-SHOWN = re.compile(r'Epoch\((train|val|test)\)|Saving checkpoint|best checkpoint|'
-                   r'^(error|[A-Za-z.]*(Error|Warning))\b|^Traceback')
-
-
-def run(args, title: str, env: dict, verbose: bool = False) -> float:
-    """Run ``python args`` from the repo, echoing its progress lines (every line with
-    ``verbose``); on failure print the end of its output.  Returns seconds."""
-    print(f'\n=== {title}\n$ python {" ".join(args)}', flush=True)
-    start = time.time()
-    tail = collections.deque(maxlen=40)
-    with subprocess.Popen([sys.executable] + args, cwd=REPO, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        for line in proc.stdout:
-            tail.append(line)
-            if verbose or SHOWN.search(line):
-                print('  ' + line.rstrip(), flush=True)
-    if proc.returncode != 0:
-        sys.stderr.write(''.join(tail))
-        raise SystemExit(f'error: "{title}" failed with exit code {proc.returncode}')
-    return time.time() - start
-
-
-def last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def export_weights(checkpoint: str, out: str) -> str:
-    """The student's weights and class names only, written atomically: a release file that
-    loads with ``torch.load(weights_only=True)`` (a training checkpoint also carries the
-    optimizer and mmengine's message hub).  The teacher is never in it."""
-    from levit_mm.convert import load_checkpoint_file, mmengine_checkpoint_globals
-    from levit_mm.fileio import save_torch_atomic
-    with mmengine_checkpoint_globals():
-        ckpt = load_checkpoint_file(checkpoint)
-    meta = {'dataset_meta': ckpt.get('meta', {}).get('dataset_meta', {})}
-    save_torch_atomic({'state_dict': ckpt['state_dict'], 'meta': meta}, out)
-    return out
-
-
-def final_val_top1(work_dir: str) -> float:
-    """The last ``accuracy/top1`` the run logged (mmengine's ``vis_data/scalars.json``)."""
-    runs = sorted(d for d in os.listdir(work_dir) if re.fullmatch(r'\d{8}_\d{6}', d))
-    top1 = None
-    with open(osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json')) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'accuracy/top1' in record:
-                top1 = record['accuracy/top1']
-    if top1 is None:
-        raise ValueError(f'No validation accuracy logged in {work_dir}.')
-    return top1
-
-
-def train(cfg: str, work_dir: str, data: str, epochs, extra, env, title,
-          verbose: bool = False) -> float:
-    options = [f'{split}.dataset.data_root={data}'
-               for split in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    if epochs:
-        options += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
-    return run(['tools/train.py', cfg, '--work-dir', work_dir, '--cfg-options'] + options +
-               list(extra), title, env, verbose)
 
 
 def classify_held_out(cfg: str, checkpoint: str, data: str, count: int) -> None:
@@ -218,7 +107,7 @@ def main(argv=None):
                              'student: LeViT-128S with hard distillation', args.verbose)
     student_ckpt = export_weights(last_checkpoint(student_dir),
                                   osp.join(work, 'levit-128s_digits.pth'))
-    times['test'] = run(['tools/test.py', STUDENT_CFG, student_ckpt, '--work-dir',
+    times['test'] = run_logged(['tools/test.py', STUDENT_CFG, student_ckpt, '--work-dir',
                          osp.join(work, 'student_test'), '--cfg-options', 'model.teacher=None'] +
                         [f'test_dataloader.dataset.data_root={data}'],
                         'evaluate the student with tools/test.py', env, args.verbose)
@@ -241,4 +130,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -16,7 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.convert import load_checkpoint_strict  # noqa: E402
-from levit_mm.support.cli import (  # noqa: E402
+from levit_tools.cli import (  # noqa: E402
     add_launcher_args, load_run_config, parse_runner_args, run_cli, set_work_dir)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ..arch import ATTN_RATIO, DOWN_ATTN_RATIO, MLP_RATIO, down_heads, stage_grids, stem_channels
+from ..folding import BN_COUNTER, BN_KEYS as BN_STATS  # noqa: F401  (BN_COUNTER: public)
 
 Role = Tuple
 Shape = Tuple[int, ...]
@@ -24,10 +25,6 @@ CONV_BN = 'conv_bn'      # Conv2d(bias=False) -> BatchNorm2d
 LINEAR_BN = 'linear_bn'  # Linear(bias=False) -> BatchNorm1d
 BN_LINEAR = 'bn_linear'  # BatchNorm1d -> Linear (the classifier heads)
 BIAS_TABLE = 'bias_table'  # an attention block's learned bias table
-
-BN_STATS = ('weight', 'bias', 'running_mean', 'running_var')
-#: saved by BatchNorm since PyTorch 0.4.1; optional (older files lack it)
-BN_COUNTER = 'num_batches_tracked'
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ Models (random weights: speed does not depend on values):
 * levit_mm fp32 deploy (BN folded, heads merged), the same compiled
   (:func:`levit_mm.deploy.compile_for_inference`, Inductor with frozen weights), bf16
   autocast, int8 (dynamic quantisation of the Linears), onnxruntime fp32, int8 dynamic and
-  int8 static (:mod:`levit_mm.support.static_int8`, calibrated on the sample photos) (static
+  int8 static (:mod:`levit_mm.deploy.static_int8`, calibrated on the sample photos) (static
   224 export with constant attention biases, all graph optimisations); the conv form
   (LeViT-C, same weights as 1x1 convolutions) fp32 eager and compiled, and which form
   :func:`levit_mm.deploy.use_fastest_form` would pick (the faster fp32 eager one);
@@ -34,8 +34,8 @@ Models (random weights: speed does not depend on values):
 
 Also measured: the one-core fp32 matmul peak (2048^3 sgemm), the one-core int8 matmul
 peak (2048^3, the faster of onnxruntime's and PyTorch's dynamic int8 Linear) and, per
-model, achieved GFLOP/s = 2 x multiply-adds (``levit_mm.support.analysis.count_flops``) x images/s.
-From the peaks, each arch gets two *ceilings* (:func:`levit_mm.support.analysis.roofline_images_per_s`):
+model, achieved GFLOP/s = 2 x multiply-adds (``levit_tools.analysis.count_flops``) x images/s.
+From the peaks, each arch gets two *ceilings* (:func:`levit_tools.analysis.roofline_images_per_s`):
 images/s if every multiply-add ran at the fp32 peak, and if the Linears' ran at the int8
 peak and the rest at the fp32 peak.  A ceiling divided by the best peer is the largest
 speed-up any implementation could show here.
@@ -56,18 +56,16 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
 from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS  # noqa: E402
-from levit_mm.deploy import compile_for_inference, switch_to_deploy  # noqa: E402
-from levit_mm.support.benchmarking import (gpu_inference_models, print_table,  # noqa: E402
-                                           time_interleaved, training_steps)
-from levit_mm.support.op_count import count_ops  # noqa: E402
-from levit_mm.support.analysis import (count_flops, linear_macs,  # noqa: E402
-                                       roofline_images_per_s)
-from levit_mm.support.models import PEERS, LogitsWrapper, build_classifier  # noqa: E402
-from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,  # noqa: E402
-                                          quantize_onnx_int8)
-from levit_mm.support.precision import (bf16_autocast, native_bf16, num_threads,  # noqa: E402
-                                        quantize_int8)
-from levit_mm.support.sample_images import agreement, sample_photo_crops  # noqa: E402
+from levit_mm.deploy import (LogitsWrapper, bf16_autocast, compile_for_inference,  # noqa: E402
+                             export_onnx, native_bf16, ort_runner, ort_session,
+                             quantize_int8, quantize_onnx_int8, switch_to_deploy)
+from levit_tools.analysis import count_flops, linear_macs, roofline_images_per_s  # noqa: E402
+from levit_tools.benchmarking import gpu_inference_models, training_steps  # noqa: E402
+from levit_mm.deploy.timing import time_interleaved  # noqa: E402
+from levit_tools.measure import num_threads, print_table  # noqa: E402
+from levit_tools.models import PEERS, build_classifier  # noqa: E402
+from levit_tools.op_count import count_ops  # noqa: E402
+from levit_tools.sample_images import agreement, sample_photo_crops  # noqa: E402
 
 LEVIT_MM_PATHS = ('levit_mm fp32', 'levit_mm compiled', 'levit_mm bf16', 'levit_mm int8',
                   'levit_mm ort fp32', 'levit_mm ort int8', 'levit_mm ort int8 static',
@@ -148,7 +146,7 @@ def build_models(arch: str, names: List[str], tmp_dir: str, batch_threads=(1, 2)
             models['levit_mm ort int8'] = {
                 t: ort_runner(ort_session(qpath, t)) for t in batch_threads}
         if 'levit_mm ort int8 static' in names:  # calibrated on the sample photos
-            from levit_mm.support.static_int8 import quantize_static_int8
+            from levit_mm.deploy.static_int8 import quantize_static_int8
             spath = quantize_static_int8(path, osp.join(tmp_dir, f'levit-{arch}-static.onnx'),
                                          [sample_photo_crops(224)])
             models['levit_mm ort int8 static'] = {

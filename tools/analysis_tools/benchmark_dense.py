@@ -16,13 +16,16 @@ import argparse
 import json
 import math
 import os.path as osp
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)  # this checkout's levit_mm and levit_tools
+
+from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.measure import markdown_table, max_rss_mb, run_child  # noqa: E402
+from levit_tools.results import add_results_arg, report  # noqa: E402
 
 
 def parse_size(text: str):
@@ -45,20 +48,16 @@ def parse_args(argv=None):
                         help='a training step (forward + backward) instead of inference')
     parser.add_argument('--no-compare', action='store_true',
                         help='skip the run with whole (unchunked) attention maps')
+    add_results_arg(parser, 'dense_cost')
     parser.add_argument('--child', type=parse_size, help=argparse.SUPPRESS)
     parser.add_argument('--whole', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def measure(arch: str, size, repeats: int, threads: int, batch: int = 1,
             train: bool = False, whole: bool = False) -> dict:
     """Runs in the child: all three stages returned; eval under no_grad, or a training
     step (forward, backward of the outputs' sum)."""
-    sys.path.insert(0, REPO)
     import torch
 
     import levit_mm
@@ -95,13 +94,12 @@ def attention_cost(arch: str, size):
     return tokens, heads * tokens**2 * 4 / 1e6
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     if args.child:
         print(json.dumps(measure(args.arch, args.child, args.repeats, args.threads,
                                  args.batch, args.train, args.whole)))
         return
-    sys.path.insert(0, REPO)
     rows = []
     for size in args.sizes:
         for whole in ([False] if args.no_compare else [False, True]):
@@ -109,27 +107,24 @@ def main():
                    f'{size[0]}x{size[1]}', '--repeats', str(args.repeats), '--threads',
                    str(args.threads), '--batch', str(args.batch)]
             cmd += ['--train'] * args.train + ['--whole'] * whole
-            run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-            if run.returncode:
-                sys.exit(f'benchmark at {size[0]}x{size[1]} failed:\n{run.stderr[-2000:]}')
-            result = json.loads(run.stdout.strip().splitlines()[-1])
+            result = run_child(cmd, f'the run at {size[0]}x{size[1]}', REPO)
             rows.append((size, whole, result, *attention_cost(args.arch, size)))
 
     what = 'training step (forward + backward)' if args.train else 'eval, no_grad'
-    print(f'LeViT-{args.arch} backbone, batch {args.batch}, {what}, {args.threads} threads, '
-          f'{args.repeats} timed runs after a first one')
+    title = (f'LeViT-{args.arch.upper()} backbone, batch {args.batch}, {what}, {args.threads} '
+             f'threads, {args.repeats} timed runs after a first one')
     header = ('input', 'attention', 'stage grids', 'stage-0 tokens', 'attn map/block (MB)',
               'first (s)', 'median (s)', 'median CPU (s)', 'peak RSS growth (MB)')
-    print('| ' + ' | '.join(header) + ' |')
-    print('|' + '---|' * len(header))
+    table = []
     for size, whole, r, tokens, attn_mb in rows:
         grids = ', '.join(f'{h}x{w}' for h, w in r['grids'])
-        print(f'| {size[0]}x{size[1]} | {"whole maps" if whole else "chunked"} | {grids} | '
-              f'{tokens} | {attn_mb * args.batch:.0f} | {r["first"]:.2f} | '
-              f'{r["median"]:.2f} | {r["cpu_median"]:.2f} | {r["peak_mb"]:.0f} |')
-    print('Wall times are per run; CPU time sums all threads (less sensitive to other '
-          'load on a shared machine). "attn map/block" is one whole fp32 stage-0 map.')
+        table.append((f'{size[0]}x{size[1]}', 'whole maps' if whole else 'chunked', grids,
+                      tokens, f'{attn_mb * args.batch:.0f}', f'{r["first"]:.2f}',
+                      f'{r["median"]:.2f}', f'{r["cpu_median"]:.2f}', f'{r["peak_mb"]:.0f}'))
+    notes = ['', 'Wall times are per run; CPU time sums all threads (less sensitive to other '
+             'load on a shared machine). "attn map/block" is one whole fp32 stage-0 map.']
+    report(markdown_table(header, table) + notes, args.results, title)
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -5,7 +5,7 @@
     python tools/analysis_tools/get_flops.py configs/levit/levit-128s_8xb256_in1k.py
 
 FLOPs follow mmengine's counter (one multiply-add counts once; LeViT's fused attention is
-counted by levit_mm.support.analysis).  Like the metafile, the counts cover one classification
+counted by levit_tools.analysis).  Like the metafile, the counts cover one classification
 head; ``--with-distillation-head`` counts the model exactly as its config builds it.
 """
 import argparse
@@ -16,10 +16,11 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import levit_mm  # noqa: E402,F401
-from levit_mm.support.analysis import classifier_complexity  # noqa: E402
 from levit_mm.model_zoo import package_root  # noqa: E402
-from levit_mm.support.cli import run_cli  # noqa: E402
-from levit_mm.support.validation import check_model_source  # noqa: E402
+from levit_tools.analysis import classifier_complexity  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.results import add_results_arg, report  # noqa: E402
+from levit_tools.validation import check_model_source  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -30,6 +31,7 @@ def parse_args(argv=None):
                         metavar=('H', 'W'), help='input size (default 224 224)')
     parser.add_argument('--with-distillation-head', action='store_true',
                         help='count the distillation head too (the training model)')
+    add_results_arg(parser, 'model_zoo')
     return parser.parse_args(argv)
 
 
@@ -80,20 +82,20 @@ def main(argv=None):
         meta = entry['Metadata'] if entry and tuple(args.shape) == (224, 224) else {}
         rows.append((model, figures, meta))
 
-    print(f'input 1x3x{args.shape[0]}x{args.shape[1]}, '
-          f'{"both heads" if args.with_distillation_head else "one head (as the metafile)"}')
+    title = (f'Params and FLOPs, input 1x3x{args.shape[0]}x{args.shape[1]}, '
+             f'{"both heads" if args.with_distillation_head else "one head (as the metafile)"}')
     header = (f'{"model":<44s} {"params(M)":>10s} {"metafile":>10s} {"diff":>8s} '
               f'{"FLOPs(G)":>10s} {"metafile":>10s} {"diff":>8s}')
-    print(header)
-    print('-' * len(header))
+    lines = [header, '-' * len(header)]
     for model, figures, meta in rows:
         params, flops = figures['params'], figures['flops']
         meta_params, meta_flops = meta.get('Parameters'), meta.get('FLOPs')
-        print(f'{model:<44s} {params / 1e6:>10.3f} '
-              f'{meta_params / 1e6 if meta_params else float("nan"):>10.3f} '
-              f'{relative(params, meta_params):>8s} {flops / 1e9:>10.4f} '
-              f'{meta_flops / 1e9 if meta_flops else float("nan"):>10.4f} '
-              f'{relative(flops, meta_flops):>8s}')
+        lines.append(f'{model:<44s} {params / 1e6:>10.3f} '
+                     f'{meta_params / 1e6 if meta_params else float("nan"):>10.3f} '
+                     f'{relative(params, meta_params):>8s} {flops / 1e9:>10.4f} '
+                     f'{meta_flops / 1e9 if meta_flops else float("nan"):>10.4f} '
+                     f'{relative(flops, meta_flops):>8s}')
+    report(lines, args.results, title, preformatted=True)
     return rows
 
 

@@ -11,7 +11,7 @@
 Paths: fp32 eager (the model as trained), deploy (BN folded, heads merged), compiled
 (Inductor), bf16 (autocast), int8 dynamic (PyTorch, Linears), onnxruntime fp32, onnxruntime
 int8 dynamic and onnxruntime int8 static (calibrated on ``--calib-images`` training images,
-see :mod:`levit_mm.support.static_int8`; the Linears in int8, with "+conv" the stem too).
+see :mod:`levit_mm.deploy.static_int8`; the Linears in int8, with "+conv" the stem too).
 Each gets top-1 on the test split, top-1 agreement with fp32 eager and the largest logit
 difference from it.  The ONNX paths use a fixed-shape export at the test images' size.
 """
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 
 PATHS = ('fp32 eager', 'deploy', 'compiled', 'bf16', 'int8 dynamic', 'ort fp32',
          'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv')
@@ -53,11 +53,11 @@ def build_paths(names, model, calibration, shape, tmp_dir, threads):
     import copy
 
     from levit_mm.deploy import compile_for_inference, switch_to_deploy
-    from levit_mm.support.models import LogitsWrapper
-    from levit_mm.support.onnx_export import (export_onnx, ort_runner, ort_session,
+    from levit_mm.deploy import LogitsWrapper
+    from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
                                               quantize_onnx_int8)
-    from levit_mm.support.precision import bf16_autocast, quantize_int8
-    from levit_mm.support.static_int8 import quantize_static_int8
+    from levit_mm.deploy.precision import bf16_autocast, quantize_int8
+    from levit_mm.deploy.static_int8 import quantize_static_int8
 
     eager = LogitsWrapper(model).eval()
     deploy = switch_to_deploy(copy.deepcopy(eager))
@@ -106,7 +106,7 @@ def evaluate(paths, batches):
 
 def report(logits, labels):
     """Rows: (path, top-1 %, agreement with fp32 eager %, max |logit diff|)."""
-    from levit_mm.support.sample_images import agreement
+    from levit_tools.sample_images import agreement
     reference = logits['fp32 eager']
     rows = []
     for name, out in logits.items():
@@ -118,13 +118,13 @@ def report(logits, labels):
 
 def main(argv=None):
     args = parse_args(argv)
-    from levit_mm.support.config_data import build_classifier, config_batches, load_config
+    from levit_tools.config_data import config_batches, load_classifier, load_config
     if args.calib_images < 1:
         raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}.')
     warnings.filterwarnings('ignore')
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
-    model = build_classifier(cfg, args.checkpoint)
+    model = load_classifier(cfg, args.checkpoint)
     test = list(config_batches(cfg, model, 'test', batch_size=args.batch))
     if args.max_images is not None:
         if args.max_images < 1:

@@ -18,9 +18,9 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
 from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
-from levit_mm.deploy import switch_to_deploy  # noqa: E402
-from levit_mm.support.models import LogitsWrapper, build_classifier  # noqa: E402
-from levit_mm.support.precision import quantize_int8  # noqa: E402
+from levit_mm.deploy import LogitsWrapper, quantize_int8, switch_to_deploy  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.models import build_classifier  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from levit_mm.support.digit_scenes import DEFAULT_CANVASES, write_dataset  # noqa: E402
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_tools.digit_scenes import DEFAULT_CANVASES, write_dataset  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 
 
 def canvas(text: str):

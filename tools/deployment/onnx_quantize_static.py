@@ -5,7 +5,7 @@
 
 The deploy form (BN folded, heads merged) is exported at the test pipeline's image size with
 constant attention biases (batch stays dynamic), then quantised by
-:func:`levit_mm.support.static_int8.quantize_static_int8`: the weight matmuls (and with
+:func:`levit_mm.deploy.static_int8.quantize_static_int8`: the weight matmuls (and with
 ``--int8-convs`` the stem convolutions) in int8 with per-channel weights, activation scales
 from ``--calib-images`` training images
 (drawn at random, seeded, through the test pipeline).  The check runs the fp32 and int8
@@ -25,7 +25,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.fileio import publish_file  # noqa: E402
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -53,8 +53,8 @@ def parse_args(argv=None):
 
 def check(fp32_path, int8_path, batches):
     """Top-1 of both models, their agreement (%) and max |logit diff| on ``batches``."""
-    from levit_mm.support.onnx_export import ort_runner, ort_session
-    from levit_mm.support.sample_images import agreement
+    from levit_mm.deploy.onnx import ort_runner, ort_session
+    from levit_tools.sample_images import agreement
     fp32, int8 = ort_runner(ort_session(fp32_path, 2)), ort_runner(ort_session(int8_path, 2))
     batches = list(batches)
     labels = torch.cat([y for _, y in batches])
@@ -70,10 +70,10 @@ def check(fp32_path, int8_path, batches):
 def main(argv=None):
     args = parse_args(argv)
     from levit_mm.deploy import switch_to_deploy
-    from levit_mm.support.models import LogitsWrapper
-    from levit_mm.support.onnx_export import export_onnx
-    from levit_mm.support.config_data import build_classifier, config_batches, load_config
-    from levit_mm.support.static_int8 import cpu_has_vnni, quantize_static_int8
+    from levit_mm.deploy import LogitsWrapper
+    from levit_mm.deploy.onnx import export_onnx
+    from levit_tools.config_data import config_batches, load_classifier, load_config
+    from levit_mm.deploy.static_int8 import cpu_has_vnni, quantize_static_int8
     if args.calib_images < 1:
         raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}.')
     if args.check_images < 0:
@@ -81,7 +81,7 @@ def main(argv=None):
     if osp.isdir(args.output_file):
         raise ValueError(f'--output-file {args.output_file!r} is a directory.')
     cfg = load_config(args.config, args.cfg_options)
-    model = build_classifier(cfg, args.checkpoint)
+    model = load_classifier(cfg, args.checkpoint)
     calibration = [x for x, _ in config_batches(cfg, model, 'train', num=args.calib_images,
                                                  batch_size=args.batch, seed=args.seed)]
     shape = tuple(calibration[0].shape[2:])

@@ -6,14 +6,13 @@
 A training-form config/checkpoint is folded after loading; a config from
 ``configs/levit/deploy/`` takes a folded checkpoint.  Batch is dynamic; height and width
 are dynamic unless ``--static-hw`` (needed above the trained size, see
-:mod:`levit_mm.support.onnx_export`).  The check runs onnxruntime and PyTorch on the same random
+:mod:`levit_mm.deploy.onnx`).  The check runs onnxruntime and PyTorch on the same random
 batches (batch 1 and 3 at the export size, plus a smaller size when H/W are dynamic) and
 fails if the max abs logit difference exceeds ``--atol``.
 """
 import argparse
 import os.path as osp
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -23,10 +22,11 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
-from levit_mm.deploy import switch_to_deploy  # noqa: E402
-from levit_mm.support.models import LogitsWrapper  # noqa: E402
-from levit_mm.support.onnx_export import export_onnx, ort_runner, ort_session  # noqa: E402
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_mm.deploy import (LogitsWrapper, export_onnx, ort_runner, ort_session,  # noqa: E402
+                             switch_to_deploy)
+from levit_mm.deploy.timing import time_interleaved  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.measure import num_threads  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -80,16 +80,6 @@ def check(model, run_onnx, shapes, atol):
     return worst
 
 
-def time_it(fn, x, iters):
-    fn(x)
-    best = float('inf')
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn(x)
-        best = min(best, time.perf_counter() - start)
-    return x.shape[0] / best
-
-
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
@@ -108,15 +98,12 @@ def main(argv=None):
     worst = check(model, run_onnx, shapes, args.atol)
     print(f'max abs diff {worst:.2e} <= {args.atol}: OK')
     if args.time_iters > 0:
-        before = torch.get_num_threads()
-        torch.set_num_threads(args.threads)
         x = torch.randn(16, 3, h, w)
-        with torch.inference_mode():
-            torch_ips = time_it(model, x, args.time_iters)
-        ort_ips = time_it(run_onnx, x, args.time_iters)
-        torch.set_num_threads(before)
-        print(f'batch 16, {args.threads} thread(s): PyTorch {torch_ips:.1f} img/s, '
-              f'onnxruntime {ort_ips:.1f} img/s')
+        with num_threads(args.threads):
+            best = time_interleaved({'PyTorch': model, 'onnxruntime': run_onnx}, x, 1,
+                                    args.time_iters)
+        print(f'batch 16, {args.threads} thread(s): ' + ', '.join(
+            f'{name} {16 / seconds:.1f} img/s' for name, seconds in best.items()))
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.convert import convert_state_dict, read_state_dict  # noqa: E402
 from levit_mm.fileio import save_torch_atomic  # noqa: E402
-from levit_mm.support.cli import run_cli  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -18,8 +18,8 @@ import torch  # noqa: E402
 
 import levit_mm  # noqa: E402,F401
 from levit_mm.convert import convert_state_dict  # noqa: E402
-from levit_mm.support.models import build_classifier  # noqa: E402
-from levit_mm.support.testing import randomize_  # noqa: E402
+from levit_tools.models import build_classifier  # noqa: E402
+from levit_tools.testing import randomize_  # noqa: E402
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 import levit_mm  # noqa: E402,F401
 from levit_mm.attention_bias import subsampled_size  # noqa: E402
 from levit_mm.backbones.layers import BiasedAttentionBase  # noqa: E402
-from levit_mm.support.cli import build_checked_classifier, run_cli  # noqa: E402
+from levit_tools.cli import build_checked_classifier, run_cli  # noqa: E402
 
 DPI = 100
 PANEL_PX = 200

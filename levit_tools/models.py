@@ -7,11 +7,10 @@ they offer it.
 """
 from typing import Optional
 
-import torch
 import torch.nn as nn
 
-from ..arch import resolve_arch
-from ..backbones.layers import fuse_modules
+from levit_mm.arch import resolve_arch
+from levit_mm.backbones.layers import fuse_modules
 
 
 def classifier_cfg(arch='128s', num_classes: int = 1000, deploy: bool = False,
@@ -33,18 +32,6 @@ def build_classifier(arch='128s', **kwargs) -> nn.Module:
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return MODELS.build(classifier_cfg(arch, **kwargs))
-
-
-class LogitsWrapper(nn.Module):
-    """``model(x, mode='tensor')`` (an mmpretrain classifier) as a plain ``x -> logits``."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x, mode='tensor')
-        return out[-1] if isinstance(out, (tuple, list)) else out
 
 
 # ----------------------------------------------------------------------------- peers

@@ -11,6 +11,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 
+from levit_mm.deploy import LogitsWrapper
+
 
 def sdpa_flop_jit(inputs, outputs) -> int:
     """MACs of ``softmax(Q K^T + mask) V``: ``B*H*Nq*Nk*(d_k + d_v)``."""
@@ -26,9 +28,9 @@ def sdpa_flop_jit(inputs, outputs) -> int:
 def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224),
                 forward_fn=None) -> int:
     """Total FLOPs (mmengine's convention: one multiply-add counts once)."""
-    model = model.eval()
+    wrapped = model if forward_fn is None else LogitsWrapper(model, forward_fn)
+    wrapped.eval()  # (not chained: some backbones' train() returns None)
     inputs = (torch.zeros(*input_shape, device=next(model.parameters()).device), )
-    wrapped = model if forward_fn is None else _Wrap(model, forward_fn)
     analyzer = FlopAnalyzer(wrapped, inputs)
     analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
     analyzer.unsupported_ops_warnings(False)
@@ -48,16 +50,6 @@ def classifier_complexity(model, input_shape=(1, 3, 224, 224)) -> Dict[str, int]
 
 def _logits(model, x):
     return model(x, mode='tensor')
-
-
-class _Wrap(torch.nn.Module):
-
-    def __init__(self, model, fn):
-        super().__init__()
-        self.model, self.fn = model, fn
-
-    def forward(self, x):
-        return self.fn(self.model, x)
 
 
 def linear_macs(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224),

@@ -6,7 +6,6 @@
   (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it and it is much *slower* than fp32
   (see :func:`native_bf16`).
 """
-import contextlib
 import copy
 import warnings
 
@@ -44,14 +43,3 @@ def quantize_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
         warnings.simplefilter('ignore')
         return torch.ao.quantization.quantize_dynamic(
             model, {nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
-
-
-@contextlib.contextmanager
-def num_threads(n: int):
-    """Temporarily set ``torch.set_num_threads``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

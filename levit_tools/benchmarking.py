@@ -1,54 +1,16 @@
-"""What the speed benchmarks share: interleaved timing (CPU or CUDA), the training steps
-levit_mm and timm are compared on, and the GPU inference paths.
-
-Interleaving runs one call of every model per round and keeps each model's best round, so
-a machine that slows down for a while slows every model alike and the ratios stay fair.
+"""What the speed benchmarks share: the training steps levit_mm and timm are compared on,
+and the GPU inference paths (timed with :func:`levit_mm.deploy.timing.time_interleaved`).
 """
 import copy
-import time
 from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..deploy import compile_for_inference, switch_to_deploy
-from .models import PEERS, LogitsWrapper, build_classifier, build_timm
+from levit_mm.deploy import LogitsWrapper, compile_for_inference, switch_to_deploy
 
-
-def synchronizer(device: str) -> Callable[[], None]:
-    return torch.cuda.synchronize if str(device).startswith('cuda') else (lambda: None)
-
-
-def time_interleaved(models: Dict[str, Callable], x, warmup: int, iters: int,
-                     device: str = 'cpu', inference: bool = True) -> Dict[str, float]:
-    """Best wall time (s) per model over ``iters`` rounds, each round running every model
-    once in turn (CUDA work is waited for before the clock stops)."""
-    sync = synchronizer(device)
-    best = {name: float('inf') for name in models}
-    context = torch.inference_mode if inference else torch.enable_grad
-    with context():
-        for _ in range(warmup):
-            for fn in models.values():
-                fn(x)
-        sync()
-        for _ in range(iters):
-            for name, fn in models.items():
-                start = time.perf_counter()
-                fn(x)
-                sync()
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def print_table(title, rows, header):
-    print(f'\n{title}')
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = '  '.join(h.ljust(w) for h, w in zip(header, widths))
-    print(line)
-    print('-' * len(line))
-    for r in rows:
-        print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
+from .models import PEERS, build_classifier, build_timm
 
 
 # ----------------------------------------------------------------------------- training

@@ -12,19 +12,38 @@
   LeViT-C conv, one set of weights) runs faster on the input's device, by timing both.
 """
 import copy
-import time
-from typing import Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from .backbones import LeViT
-from .folding import DeployConversionError, fold_state_dict  # noqa: F401  (public names)
-from .forms import FORMS
+from ..backbones import LeViT
+from ..forms import FORMS
+from .timing import time_interleaved
 
 #: the forms' timings measured in this process: (backbone arch, deploy, device, input
 #: shape, dtype, threads) -> {form: best seconds}
 _MEASURED_FORMS: Dict[tuple, Dict[str, float]] = {}
+
+
+class LogitsWrapper(nn.Module):
+    """A model as a plain ``x -> tensor`` module, for export, compile and timing.
+
+    ``forward_fn(model, x)`` says how; the default is an mmpretrain classifier's logits
+    (``model(x, mode='tensor')``, the last output if it gives several).
+    """
+
+    def __init__(self, model: nn.Module,
+                 forward_fn: Optional[Callable[[nn.Module, torch.Tensor], torch.Tensor]] = None):
+        super().__init__()
+        self.model = model
+        self.forward_fn = forward_fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.forward_fn is not None:
+            return self.forward_fn(self.model, x)
+        out = self.model(x, mode='tensor')
+        return out[-1] if isinstance(out, (tuple, list)) else out
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
@@ -81,11 +100,6 @@ def _backbones(model: nn.Module):
     return found
 
 
-def _sync(device: torch.device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def time_forms(model: nn.Module, example: torch.Tensor, iters: int = 5,
                warmup: int = 2) -> Dict[str, float]:
@@ -105,15 +119,7 @@ def time_forms(model: nn.Module, example: torch.Tensor, iters: int = 5,
     was_training = model.training
     for m in models.values():
         m.eval()
-    best = {form: float('inf') for form in models}
-    for round_ in range(warmup + iters):
-        for form, m in models.items():
-            _sync(example.device)
-            start = time.perf_counter()
-            m(example)
-            _sync(example.device)
-            if round_ >= warmup:
-                best[form] = min(best[form], time.perf_counter() - start)
+    best = time_interleaved(models, example, warmup, iters, example.device)
     model.train(was_training)
     return best
 

@@ -8,6 +8,7 @@ models).  Grids *larger* than the trained one resample the bias table (bicubic, 
 one model per input size (``dynamic_hw=False``).
 """
 import contextlib
+import logging
 import warnings
 from typing import Callable, Optional, Sequence
 
@@ -64,16 +65,21 @@ def ort_runner(session) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def quantize_onnx_int8(src: str, dst: str) -> str:
     """onnxruntime's dynamic int8 quantisation of the MatMul/Gemm weights of ``src``."""
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    with quiet_root_logger(), atomic_output(dst, '.onnx') as tmp:
+        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=['MatMul', 'Gemm'])
+    return dst
+
+
+@contextlib.contextmanager
+def quiet_root_logger():
+    """onnxruntime's quantisers log their "consider pre-processing" advice on the root
+    logger at every call; keep it to errors while they run."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice, on every call
+    root.setLevel(logging.ERROR)
     try:
-        with atomic_output(dst, '.onnx') as tmp:
-            quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=['MatMul', 'Gemm'])
+        yield
     finally:
         root.setLevel(level)
-    return dst

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import sys
 
-from ..convert import CheckpointUnavailableError
+from levit_mm.convert import CheckpointUnavailableError
 
 #: Errors a user can fix from the message alone; anything else keeps its traceback.
 USER_ERRORS = (CheckpointUnavailableError, FileNotFoundError, ValueError, KeyError)
@@ -40,7 +40,7 @@ def load_run_config(args: argparse.Namespace, merge_args):
     distributed run prepared."""
     from mmengine.config import Config
 
-    from ..engine.distributed import prepare_cpu_distributed
+    from levit_mm.engine.distributed import prepare_cpu_distributed
     from .validation import check_config_arch
     cfg = merge_args(Config.fromfile(args.config), args)
     check_config_arch(cfg, args.config)
@@ -61,13 +61,13 @@ def build_checked_classifier(model: str, checkpoint=None, device: str = 'cpu'):
     """A classifier from a model name or config, with weights that are known to fit it.
 
     ``checkpoint`` defaults to the model-zoo weights of a name; a config needs one.  Every
-    input is checked first (:mod:`levit_mm.support.validation`), so a typo or a wrong file gives one
+    input is checked first (:mod:`levit_tools.validation`), so a typo or a wrong file gives one
     specific message rather than a traceback or a half-random model.
     """
     from mmpretrain import get_model
     from mmpretrain.apis.model import ModelHub
 
-    from ..convert import load_checkpoint_strict
+    from levit_mm.convert import load_checkpoint_strict
     from .validation import check_model_source
     check_model_source(model)
     if checkpoint is None:

@@ -24,13 +24,13 @@ def load_config(config: str, cfg_options: Optional[dict] = None):
     return cfg
 
 
-def build_classifier(cfg, checkpoint: str) -> torch.nn.Module:
+def load_classifier(cfg, checkpoint: str) -> torch.nn.Module:
     """The config's model (no teacher: inference never needs one) with ``checkpoint`` loaded
     strictly; eval mode, CPU."""
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
-    from ..convert import load_checkpoint_strict
+    from levit_mm.convert import load_checkpoint_strict
     init_default_scope('mmpretrain')
     model_cfg = cfg.model.copy()
     if 'teacher' in model_cfg:

@@ -4,7 +4,6 @@ trip; a training step that dispatches fewer ops keeps the GPU busier)."""
 from collections import Counter
 from typing import Callable
 
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
@@ -20,26 +19,9 @@ class OpCounter(TorchDispatchMode):
         self.counts[func.overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
 
 def count_ops(fn: Callable[[], object]) -> Counter:
     """The aten ops dispatched by one call of ``fn``."""
     with OpCounter() as ops:
         fn()
     return ops.counts
-
-
-def training_step(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor],
-                  optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """One step: ``loss_fn()`` (forward and loss), backward, optimizer step, zero grads."""
-
-    def step():
-        loss = loss_fn()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step

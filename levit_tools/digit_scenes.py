@@ -24,11 +24,11 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..datasets.digit_scenes import CLASSES
+from levit_mm.datasets.digit_scenes import CLASSES
 
 #: (height, width) canvases, mixed within each split.
 DEFAULT_CANVASES = ((384, 640), (640, 384))

@@ -17,13 +17,14 @@ Measured (README, *Deploy and speed*): the int8 stem is slower than onnxruntime'
 which fuses conv + hardswish; in int8 the hardswish runs apart, between a dequantise and a
 quantise, on the largest tensors of the network.  So ``int8_convs`` is off by default.
 """
-import logging
 import os
 import os.path as osp
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
+
+from .onnx import quiet_root_logger
 
 MS_DOMAIN = 'com.microsoft'
 
@@ -204,18 +205,13 @@ def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor]
         named = osp.join(work, 'named.onnx')
         onnx.save(model, named)
         quantized = osp.join(work, 'qdq.onnx')
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # onnxruntime's pre-processing advice, on every call
-        try:
+        with quiet_root_logger():
             quantize_static(
                 named, quantized, reader, quant_format=QuantFormat.QDQ,
                 nodes_to_quantize=nodes, per_channel=per_channel, reduce_range=reduce_range,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 extra_options={'OpTypesToExcludeOutputQuantization': ['MatMul'],
                                'QDQOpTypePerChannelSupportToAxis': {'MatMul': 1}})
-        finally:
-            root.setLevel(level)
         model = onnx.load(quantized)
         unquantize_fp32_consumers(model, nodes)
         if fuse_bias:

@@ -1,14 +1,14 @@
 """Checks of model names and configs that turn a typo into one specific message.
 
 Each check raises a ``ValueError`` subclass (``FileNotFoundError`` for missing files) whose
-text says what was expected and what was found; :func:`levit_mm.support.cli.run_cli` prints
+text says what was expected and what was found; :func:`levit_tools.cli.run_cli` prints
 it as ``error: ...`` and exits 2.  Nothing here parses arguments or prints.
 """
 import difflib
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
-from ..arch import ARCH_SETTINGS
+from levit_mm.arch import ARCH_SETTINGS
 
 
 class UnknownModelError(ValueError):
@@ -74,12 +74,12 @@ def _suggest(word: str, options: Sequence[str], what: str, cutoff: float = 0.6) 
 def _model_names() -> List[str]:
     from mmpretrain.apis.model import ModelHub
 
-    from ..model_zoo import register_model_zoo
+    from levit_mm.model_zoo import register_model_zoo
     register_model_zoo()
     return list(ModelHub._models_dict)
 
 
 def _levit_configs() -> List[str]:
-    from ..model_zoo import package_root
+    from levit_mm.model_zoo import package_root
     root = package_root() / 'configs' / 'levit'
     return sorted(str(p.relative_to(package_root())) for p in root.rglob('*.py'))
