@@ -32,8 +32,12 @@ MS_DOMAIN = 'com.microsoft'
 def cpu_has_vnni() -> bool:
     """True if the CPU has an int8 dot-product instruction (AVX-VNNI, AVX-512 VNNI or AMX).
 
-    Without one, x86 int8 GEMMs multiply uint8 by int8 into 16-bit pairs that can saturate;
-    7-bit weights (``reduce_range``) avoid that, at a small accuracy cost.
+    Without one (e.g. AVX2-only CPUs), onnxruntime's uint8 x int8 GEMM multiplies with
+    ``vpmaddubsw``, which adds each pair of products into a *saturating* int16: two
+    full-range products reach ``2 * 255 * 127 = 64770 > 32767``.  The sums are clipped
+    silently (a random LeViT-128S's logits then differ from fp32 by 12% of their range
+    instead of 2%).  7-bit weights (``reduce_range``: ``2 * 255 * 64 = 32640``) cannot
+    overflow, at a small accuracy cost; the int8 paths here use them on such CPUs.
     """
     try:
         with open('/proc/cpuinfo') as f:
@@ -184,6 +188,47 @@ def fuse_matmul_bias(model) -> int:
     return fused
 
 
+def split_gemms(model) -> int:
+    """Every ``Gemm`` with a weight (an initializer) and no scaling becomes ``MatMul``
+    (+ ``Add`` of its ``C``), in place, except the one that writes a graph output (the
+    classifier, kept fp32), so the weight matmuls quantise as above; onnxruntime fuses the
+    fp32 ones that remain back into ``Gemm`` when it loads the graph.  Returns how many were
+    split."""
+    from onnx import helper, numpy_helper
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    nodes, split = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != 'Gemm' or node.input[1] not in weights or node.output[0] in outputs
+                or attrs.get('alpha', 1.) != 1. or attrs.get('beta', 1.) != 1.
+                or attrs.get('transA', 0)):
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get('transB', 0):
+            transposed = numpy_helper.to_array(weights[weight]).T.copy()
+            weight = f'{weight}_t_{split}'
+            graph.initializer.append(numpy_helper.from_array(transposed, weight))
+        name = node.name or f'Gemm_{split}'
+        has_c = len(node.input) > 2 and node.input[2]
+        product = node.output[0] + '_matmul' if has_c else node.output[0]
+        nodes.append(helper.make_node('MatMul', [node.input[0], weight], [product],
+                                      name=name + '_matmul'))
+        if has_c:
+            nodes.append(helper.make_node('Add', [product, node.input[2]], [node.output[0]],
+                                          name=name + '_add'))
+        split += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    read = {name for node in graph.node for name in node.input}
+    unread = [init for init in graph.initializer if init.name not in read]
+    for init in unread:
+        graph.initializer.remove(init)
+    return split
+
+
 def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor],
                          per_channel: bool = True, reduce_range: Optional[bool] = None,
                          int8_convs: bool = False, fuse_bias: bool = True) -> str:
@@ -198,6 +243,7 @@ def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor]
         reduce_range = not cpu_has_vnni()
     reader = TensorCalibration(calibration)
     model = onnx.load(src)
+    split_gemms(model)
     nodes = int8_node_names(model, convs=int8_convs)
     out_dir = osp.dirname(osp.abspath(dst))
     os.makedirs(out_dir, exist_ok=True)
