@@ -1,12 +1,12 @@
 """Static int8 (levit_mm.deploy.static_int8, tools/deployment/onnx_quantize_static.py):
 the graph it writes, its errors, and its accuracy on real held-out digits."""
 import os
-import os.path as osp
 
 import onnx
 import pytest
 import torch
-from conftest import REPO, randomize_
+from conftest import randomize_
+from digits_model import DIGITS_CFG, build, digits_options, train_digits_checkpoint
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.deploy import switch_to_deploy
@@ -15,18 +15,6 @@ from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
                                           quantize_onnx_int8)
 from levit_tools.sample_images import sample_photo_crops
 from levit_mm.deploy.static_int8 import quantize_static_int8
-
-DIGITS_CFG = osp.join(REPO, 'configs', 'levit', 'digits', 'levit-128s_digits.py')
-
-
-def build(cfg_path=DIGITS_CFG):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(cfg_path)
-    cfg.model.data_preprocessor = cfg.data_preprocessor
-    return MODELS.build(cfg.model)
 
 
 @pytest.fixture(scope='module')
@@ -121,11 +109,6 @@ def tool():
     return load_tool('tools/deployment/onnx_quantize_static.py')
 
 
-def digits_options(root):
-    return ['--cfg-options'] + [f'{s}_dataloader.dataset.data_root={root}'
-                                for s in ('train', 'val', 'test')]
-
-
 @pytest.mark.parametrize('case', ['no config', 'no checkpoint', 'zero calibration',
                                   'no data', 'wrong checkpoint'])
 def test_tool_errors(tool, tmp_path, capsys, case):
@@ -151,34 +134,11 @@ def test_tool_errors(tool, tmp_path, capsys, case):
 def test_static_int8_accuracy_on_held_out_digits(tool, tmp_path, capsys):
     """A LeViT-128S trained briefly on the real digits (32 px scans, 4 epochs), quantised by
     the tool with 128 training images: held-out top-1 within 0.5 points of fp32."""
-    from mmpretrain.structures import DataSample
-
     from levit_tools.config_data import config_batches, load_config
-    from levit_tools.digits import write_digits_folder
-    data = tmp_path / 'data'
-    write_digits_folder(str(data), px=32)
+    data, ckpt = train_digits_checkpoint(tmp_path)
     options = {f'{s}_dataloader.dataset.data_root': str(data) for s in ('train', 'test')}
     cfg = load_config(DIGITS_CFG, options)
-    torch.manual_seed(0)
     model = build()
-    train = list(config_batches(cfg, model, 'train', batch_size=2000))[0]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
-    epochs, batch = 4, 64
-    steps = epochs * -(-len(train[1]) // batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps,
-                                                   pct_start=0.15)
-    model.train()
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(train[1]), generator=generator).split(batch):
-            samples = [DataSample().set_gt_label(int(y)) for y in train[1][idx]]
-            loss = sum(model(train[0][idx], samples, mode='loss').values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    ckpt = tmp_path / 'digits.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
 
     out = tmp_path / 'digits-int8.onnx'
     code, stdout, err = run_tool_cli(

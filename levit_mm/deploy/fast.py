@@ -70,24 +70,26 @@ class _MultiHeadAttention(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, q, k, v, bias, num_heads: int):
+        from torch.onnx import symbolic_helper
         none = g.op('prim::Constant').setType(torch._C.NoneType.get())
-        return g.op('com.microsoft::MultiHeadAttention', q, k, v, none, none,
-                    g.op('Unsqueeze', bias, g.op('Constant', value_t=torch.tensor([0]))),
-                    num_heads_i=num_heads, scale_f=1.0)
+        out = g.op('com.microsoft::MultiHeadAttention', q, k, v, none, none,
+                   g.op('Unsqueeze', bias, g.op('Constant', value_t=torch.tensor([0]))),
+                   num_heads_i=num_heads, scale_f=1.0)
+        q_sizes = symbolic_helper._get_tensor_sizes(q)
+        v_sizes = symbolic_helper._get_tensor_sizes(v)
+        return out.setType(q.type().with_sizes(q_sizes[:2] + v_sizes[2:]))
 
 
 def _attention(q, k, v, bias, num_heads: int):
     """The eager computation: ``(B, Nq, h*dk), (B, Nk, h*dk), (B, Nk, h*dv)`` ->
     ``(B, Nq, h*dv)``; the scale is already in ``q``."""
-    B, n_q, _ = q.shape
-    n_k = k.shape[1]
-    q = q.view(B, n_q, num_heads, -1).transpose(1, 2)
-    k = k.view(B, n_k, num_heads, -1).permute(0, 2, 3, 1)
-    v = v.view(B, n_k, num_heads, -1).transpose(1, 2)
+    q = q.unflatten(-1, (num_heads, -1)).transpose(1, 2)
+    k = k.unflatten(-1, (num_heads, -1)).permute(0, 2, 3, 1)
+    v = v.unflatten(-1, (num_heads, -1)).transpose(1, 2)
     scores = torch.matmul(q, k)
     scores += bias
     out = torch.matmul(scores.softmax(dim=-1), v)
-    return out.transpose(1, 2).reshape(B, n_q, -1)
+    return out.transpose(1, 2).flatten(2)
 
 
 class FastAttention(nn.Module):
@@ -135,17 +137,20 @@ class FastAttention(nn.Module):
             self._biases[key] = self._build_bias(q_size, k_size, dtype)
         return self._biases[key]
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int], batch: int):
+    def forward(self, x: torch.Tensor, size: Tuple[int, int]):
         """``x``: ``(B * H * W, C)`` tokens of an ``(H, W)`` grid; returns the new tokens
         (``x - shift`` carried on) and their grid."""
+        # batch sizes as -1 and grids as ints: an exported graph computes no shapes
+        n_k, channels = size[0] * size[1], self.w_k.shape[1]
         q_in, q_size = x, size
         if self.stride > 1:
             q_size = subsampled_size(size, self.stride)
-            q_in = x.view(batch, size[0], size[1], -1)[:, ::self.stride, ::self.stride]
-            q_in = q_in.reshape(batch * q_size[0] * q_size[1], -1)
-        q = F.linear(q_in, self.w_q, self.b_q).view(batch, -1, self.w_q.shape[0])
-        k = F.linear(x, self.w_k, self.b_k).view(batch, -1, self.w_k.shape[0])
-        v = F.linear(x, self.w_v, self.b_v).view(batch, -1, self.w_v.shape[0])
+            q_in = x.view(-1, size[0], size[1], channels)[:, ::self.stride, ::self.stride]
+            q_in = q_in.reshape(-1, channels)
+        n_q = q_size[0] * q_size[1]
+        q = F.linear(q_in, self.w_q, self.b_q).view(-1, n_q, self.w_q.shape[0])
+        k = F.linear(x, self.w_k, self.b_k).view(-1, n_k, self.w_k.shape[0])
+        v = F.linear(x, self.w_v, self.b_v).view(-1, n_k, self.w_v.shape[0])
         bias = self.bias(tuple(q_size), tuple(size), q.dtype)
         if _MHA_EXPORT[0]:
             out = _MultiHeadAttention.apply(q, k, v, bias, self.num_heads)
@@ -168,7 +173,7 @@ class FastMLP(nn.Module):
         self.act = mlp.activation
         self.w2 = _parameter(w2.t(), dtype)
 
-    def forward(self, x: torch.Tensor, size, batch: int):
+    def forward(self, x: torch.Tensor, size):
         hidden = self.act(F.linear(x, self.w1, self.b1))
         return torch.addmm(x, hidden, self.w2), size
 
@@ -212,12 +217,11 @@ class FastLeViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.stem(x)
-        batch, channels, height, width = x.shape
-        size = (int(height), int(width))  # constants of an exported graph
-        x = x.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
+        channels, size = int(x.shape[1]), (int(x.shape[2]), int(x.shape[3]))
+        x = x.permute(0, 2, 3, 1).reshape(-1, channels)  # constants of an exported graph
         for block in self.blocks:
-            x, size = block(x, size, batch)
-        pooled = x.view(batch, size[0] * size[1], -1).mean(dim=1)
+            x, size = block(x, size)
+        pooled = x.view(-1, size[0] * size[1], x.shape[1]).mean(dim=1)
         return F.linear(pooled, self.head_w, self.head_b)
 
 

@@ -94,8 +94,8 @@ def ratios(values: Dict[Key, float], lower: bool = False) -> Dict[str, Optional[
     return out
 
 
-def _cell(value: Optional[float], fmt: str) -> str:
-    return '-' if value is None else format(value, fmt)
+def _cell(value: Optional[float], fmt: str, unit: str = '') -> str:
+    return '-' if value is None else format(value, fmt) + unit
 
 
 def path_table(values: Dict[Key, float], failures: dict, fmt: str,
@@ -111,8 +111,8 @@ def path_table(values: Dict[Key, float], failures: dict, fmt: str,
         best = best_of(values, [model], lower=lower)
         rows.append([model] + cells + [best[0][1] if best else '-'])
     speed = ratios(values, lower)
-    rows.append(['**levit_mm / best peer**'] + [_cell(speed[p], '.2f') + 'x' for p in paths]
-                + [_cell(speed['fastest'], '.2f') + 'x'])
+    rows.append(['**levit_mm / best peer**'] + [_cell(speed[p], '.2f', 'x') for p in paths]
+                + [_cell(speed['fastest'], '.2f', 'x')])
     return markdown_table(['model'] + paths + ['fastest path'], rows)
 
 
@@ -166,8 +166,8 @@ def summary_lines(results: Dict[str, dict]) -> List[str]:
                      f'{theirs[0][0]}, {theirs[0][1]}: {theirs[1]:.1f}' if theirs else '-',
                      _verdict(speed['fastest'], FASTEST_TARGET)]
                     + [_verdict(speed[p], FP32_TARGET) for p in TARGET_FP32_PATHS]
-                    + [_cell(speed.get('openvino fp32'), '.2f'),
-                       _cell(latency.get('fastest'), '.2f')])
+                    + [_cell(speed.get('openvino fp32'), '.2f', 'x'),
+                       _cell(latency.get('fastest'), '.2f', 'x')])
     header = ['arch', 'levit_mm fastest (img/s)', 'peers\' fastest (img/s)',
               f'fastest vs fastest (target {FASTEST_TARGET}x)'] + [
         f'{p} (target {FP32_TARGET}x)' for p in TARGET_FP32_PATHS] + [

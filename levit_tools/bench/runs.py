@@ -75,12 +75,13 @@ def quantize_qdq_stock(src: str, dst: str, calibration: Iterable[torch.Tensor]) 
     return dst
 
 
-def export(module: nn.Module, path: str, size: int, fused_attention: bool = True) -> str:
-    """Fixed-size export (batch dynamic); the fast graph with onnxruntime's attention node
-    unless ``fused_attention=False``."""
+def export(module: nn.Module, path: str, size, fused_attention: bool = True) -> str:
+    """Fixed-size export (``size``: an int or ``(H, W)``; batch dynamic); the fast graph
+    with onnxruntime's attention node unless ``fused_attention=False``."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
     if isinstance(module, FastLeViT):
-        return export_fast_onnx(module, path, (size, size), fused_attention=fused_attention)
-    return export_onnx(module, path, (size, size), dynamic_hw=False)
+        return export_fast_onnx(module, path, shape, fused_attention=fused_attention)
+    return export_onnx(module, path, shape, dynamic_hw=False)
 
 
 def _openvino_file(module: nn.Module, stem: str, size: int, ort_file: Callable[[], str]):
