@@ -156,7 +156,7 @@ class FastAttention(nn.Module):
             out = _MultiHeadAttention.apply(q, k, v, bias, self.num_heads)
         else:
             out = _attention(q, k, v, bias, self.num_heads)
-        out = self.act(out.reshape(-1, out.shape[-1]))
+        out = self.act(out.reshape(-1, self.w_v.shape[0]))
         if self.residual:
             return torch.addmm(x, out, self.w_p), q_size
         return torch.mm(out, self.w_p), q_size
@@ -221,7 +221,7 @@ class FastLeViT(nn.Module):
         x = x.permute(0, 2, 3, 1).reshape(-1, channels)  # constants of an exported graph
         for block in self.blocks:
             x, size = block(x, size)
-        pooled = x.view(-1, size[0] * size[1], x.shape[1]).mean(dim=1)
+        pooled = x.view(-1, size[0] * size[1], self.head_w.shape[1]).mean(dim=1)
         return F.linear(pooled, self.head_w, self.head_b)
 
 
