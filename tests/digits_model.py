@@ -6,6 +6,7 @@ import torch
 from conftest import REPO
 
 DIGITS_CFG = osp.join(REPO, 'configs', 'levit', 'digits', 'levit-128s_digits.py')
+_TRAINED: list = []
 
 
 def build(cfg_path=DIGITS_CFG):
@@ -21,6 +22,20 @@ def build(cfg_path=DIGITS_CFG):
 def digits_options(root):
     return ['--cfg-options'] + [f'{s}_dataloader.dataset.data_root={root}'
                                 for s in ('train', 'val', 'test')]
+
+
+def trained_digits():
+    """``(data dir, checkpoint)`` of the digits model, trained once per test process (the
+    tests that read it only read it) in a directory removed when the process ends."""
+    if not _TRAINED:
+        import atexit
+        import pathlib
+        import shutil
+        import tempfile
+        root = tempfile.mkdtemp(prefix='levit-digits-')
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _TRAINED.extend(train_digits_checkpoint(pathlib.Path(root)))
+    return tuple(_TRAINED)
 
 
 def train_digits_checkpoint(tmp_path, epochs: int = 4, batch: int = 64):

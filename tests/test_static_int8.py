@@ -6,7 +6,7 @@ import onnx
 import pytest
 import torch
 from conftest import randomize_
-from digits_model import DIGITS_CFG, build, digits_options, train_digits_checkpoint
+from digits_model import DIGITS_CFG, build, digits_options, trained_digits
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.deploy import switch_to_deploy
@@ -135,7 +135,7 @@ def test_static_int8_accuracy_on_held_out_digits(tool, tmp_path, capsys):
     """A LeViT-128S trained briefly on the real digits (32 px scans, 4 epochs), quantised by
     the tool with 128 training images: held-out top-1 within 0.5 points of fp32."""
     from levit_tools.config_data import config_batches, load_config
-    data, ckpt = train_digits_checkpoint(tmp_path)
+    data, ckpt = trained_digits()
     options = {f'{s}_dataloader.dataset.data_root': str(data) for s in ('train', 'test')}
     cfg = load_config(DIGITS_CFG, options)
     model = build()

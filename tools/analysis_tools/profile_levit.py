@@ -2,13 +2,16 @@
 
     python tools/analysis_tools/profile_levit.py --arch 128s [--batch 16] [--threads 1]
         [--graph folded|fast] [--runtime torch|onnxruntime] [--int8] [--top 15]
+    python tools/analysis_tools/profile_levit.py --configs fast/onnxruntime \
+        fast/onnxruntime/int8 folded/onnxruntime fast/torch --results
 
 ``--graph fast`` profiles the fast deploy graph (:mod:`levit_mm.deploy.fast`), ``folded`` the
-folded model.  With PyTorch, operators are sorted by self CPU time (``--shapes`` groups them
-by input shape); with onnxruntime (its own profiler, on a fixed-size export with all graph
-optimisations), the kernels' time is summed per operator type.  ``--int8``: PyTorch's
-dynamic int8 Linears, or levit_mm's static int8 pass for onnxruntime.  So the limits the
-benchmark reports can be traced to GEMMs, attention, convolutions or memory-bound ops.
+folded model.  With PyTorch, operators are summed by self CPU time; with onnxruntime (its
+own profiler, on a fixed-size export with all graph optimisations), kernel time is summed
+per operator type.  ``--int8``: PyTorch's dynamic int8 Linears, or levit_mm's static int8
+pass for onnxruntime.  So the limits the benchmark reports can be traced to GEMMs,
+attention, convolutions or memory-bound ops.  ``--results`` writes the tables to
+``docs/results/profile_cpu.md``.
 """
 import argparse
 import collections
@@ -17,6 +20,7 @@ import os
 import os.path as osp
 import sys
 import tempfile
+from typing import List
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -25,10 +29,11 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.deploy import LogitsWrapper, quantize_int8, switch_to_deploy  # noqa: E402
-from levit_mm.deploy.fast import to_fast_graph  # noqa: E402
+from levit_mm.deploy.fast import FastLeViT, to_fast_graph  # noqa: E402
 from levit_tools.cli import run_cli  # noqa: E402
-from levit_tools.measure import print_table  # noqa: E402
+from levit_tools.measure import markdown_table  # noqa: E402
 from levit_tools.models import build_classifier  # noqa: E402
+from levit_tools.results import add_results_arg, report  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -41,25 +46,39 @@ def parse_args(argv=None):
     parser.add_argument('--graph', default='fast', choices=['folded', 'fast'])
     parser.add_argument('--runtime', default='torch', choices=['torch', 'onnxruntime'])
     parser.add_argument('--int8', action='store_true', help='profile the int8 path')
-    parser.add_argument('--shapes', action='store_true', help='group by input shape (torch)')
+    parser.add_argument('--configs', nargs='+', metavar='GRAPH/RUNTIME[/int8]',
+                        help='several profiles in one run, e.g. fast/onnxruntime '
+                        'fast/onnxruntime/int8 folded/torch (instead of --graph/--runtime/'
+                        '--int8)')
     parser.add_argument('--top', type=int, default=15)
-    return parser.parse_args(argv)
+    add_results_arg(parser, 'profile_cpu')
+    args = parser.parse_args(argv)
+    if args.configs is None:
+        args.configs = [f'{args.graph}/{args.runtime}' + ('/int8' if args.int8 else '')]
+    for config in args.configs:
+        parts = config.split('/')
+        if (len(parts) not in (2, 3) or parts[0] not in ('folded', 'fast')
+                or parts[1] not in ('torch', 'onnxruntime') or parts[2:] not in ([], ['int8'])):
+            raise ValueError(f'--configs {config!r}: use GRAPH/RUNTIME[/int8] with GRAPH '
+                             'folded or fast and RUNTIME torch or onnxruntime.')
+    return args
 
 
-def profile_torch(model, x, args) -> None:
-    if args.int8:
-        if args.graph == 'fast':
+def torch_op_times(model, x, iters: int, int8: bool):
+    """``{aten op: (microseconds per run, calls per run)}`` by self CPU time."""
+    if int8:
+        if isinstance(model, FastLeViT):
             raise ValueError('PyTorch\'s dynamic int8 replaces nn.Linear modules, which the '
-                             'fast graph does not have: use --graph folded, or --runtime '
-                             'onnxruntime for the fast graph\'s static int8.')
+                             'fast graph does not have: profile folded/torch/int8, or the '
+                             'fast graph\'s static int8 in onnxruntime (fast/onnxruntime/int8).')
         model = quantize_int8(model)
     with torch.inference_mode():
         model(x)
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
-            for _ in range(args.iters):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(iters):
                 model(x)
-    print(prof.key_averages(group_by_input_shape=args.shapes).table(
-        sort_by='self_cpu_time_total', row_limit=args.top, max_name_column_width=36))
+    return {e.key: (e.self_cpu_time_total / iters, e.count // iters)
+            for e in prof.key_averages() if e.self_cpu_time_total > 0}
 
 
 def ort_op_times(path: str, x: torch.Tensor, threads: int, iters: int):
@@ -73,8 +92,7 @@ def ort_op_times(path: str, x: torch.Tensor, threads: int, iters: int):
     options.profile_file_prefix = osp.join(osp.dirname(path), 'ort-profile')
     session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
     feed = {session.get_inputs()[0].name: x.numpy()}
-    session.run(None, feed)
-    for _ in range(iters):
+    for _ in range(iters + 1):
         session.run(None, feed)
     trace = session.end_profiling()
     with open(trace) as f:
@@ -90,35 +108,40 @@ def ort_op_times(path: str, x: torch.Tensor, threads: int, iters: int):
     return {op: (t / iters, calls[op] // iters) for op, t in time.items()}
 
 
-def profile_onnxruntime(model, x, args) -> None:
+def onnxruntime_op_times(model, x, args, int8: bool):
     from levit_tools.bench.runs import export
     with tempfile.TemporaryDirectory() as tmp:
         path = export(model, osp.join(tmp, 'model.onnx'), args.size)
-        if args.int8:
+        if int8:
             from levit_mm.deploy.static_int8 import quantize_static_int8
             from levit_tools.sample_images import sample_photo_crops
             path = quantize_static_int8(path, osp.join(tmp, 'int8.onnx'),
                                         [sample_photo_crops(args.size)])
-        times = ort_op_times(path, x, args.threads, args.iters)
+        return ort_op_times(path, x, args.threads, args.iters)
+
+
+def profile_lines(config: str, times, args) -> List[str]:
     total = sum(t for t, _ in times.values())
     rows = [[op, f'{100 * t / total:.1f}%', f'{t / 1000:.2f}', str(n)]
             for op, (t, n) in sorted(times.items(), key=lambda kv: -kv[1][0])[:args.top]]
-    print_table(f'onnxruntime, {args.threads} thread(s), batch {args.batch}: kernel time '
-                f'per operator type ({total / 1000:.1f} ms per run)', rows,
-                ['op type', 'share', 'ms/run', 'calls/run'])
+    return ([f'### {config}: LeViT-{args.arch.upper()}, batch {args.batch}, {args.threads} '
+             f'thread(s), {total / 1000:.1f} ms per run', '']
+            + markdown_table(['op', 'share', 'ms/run', 'calls/run'], rows) + [''])
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = switch_to_deploy(LogitsWrapper(build_classifier(args.arch)).eval())
-    if args.graph == 'fast':
-        model = to_fast_graph(model)
+    folded = switch_to_deploy(LogitsWrapper(build_classifier(args.arch)).eval())
+    graphs = {'folded': folded, 'fast': to_fast_graph(folded)}
     x = torch.randn(args.batch, 3, args.size, args.size)
-    if args.runtime == 'torch':
-        profile_torch(model, x, args)
-    else:
-        profile_onnxruntime(model, x, args)
+    lines = []
+    for config in args.configs:
+        graph, runtime, *int8 = config.split('/')
+        times = (torch_op_times(graphs[graph], x, args.iters, bool(int8)) if runtime == 'torch'
+                 else onnxruntime_op_times(graphs[graph], x, args, bool(int8)))
+        lines += profile_lines(config, times, args)
+    report(lines, args.results, f'Where LeViT-{args.arch.upper()} spends its CPU time')
 
 
 if __name__ == '__main__':
