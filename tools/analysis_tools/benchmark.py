@@ -1,6 +1,7 @@
 """Speed of levit_mm beside mmpretrain's, timm's and Hugging Face's LeViT, like for like.
 
-    python tools/analysis_tools/benchmark.py --archs 128s 256 --results   # the CPU tables
+    python tools/analysis_tools/benchmark.py --archs 128s 256 --plot-archs 128 192 384 \
+        --results                                               # the CPU tables + picture
     python tools/analysis_tools/benchmark.py --archs 128s --paths eager 'ort fp32' --quick
     python tools/analysis_tools/benchmark.py --train            # + training-step table
     python tools/analysis_tools/benchmark.py --device cuda      # the paper's GPU protocol
@@ -22,6 +23,7 @@ import argparse
 import os.path as osp
 import sys
 import tempfile
+import time
 import warnings
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -33,6 +35,11 @@ from levit_mm.deploy import native_bf16  # noqa: E402
 from levit_mm.deploy.static_int8 import cpu_has_vnni  # noqa: E402
 from levit_tools.bench import cpu, gpu, peaks, training  # noqa: E402
 from levit_tools.bench.runs import MODELS, PATHS  # noqa: E402
+
+#: the paths that are a model's fastest on a CPU without native bf16 (eager, bf16 and
+#: onnxruntime's stock QDQ int8 never are: see the full tables)
+PLOT_PATHS = ('compiled', 'ort fp32', 'ort int8 dynamic', 'ort int8 static levit_mm',
+              'openvino fp32')
 from levit_tools.cli import run_cli  # noqa: E402
 from levit_tools.results import add_results_arg, report  # noqa: E402
 
@@ -43,6 +50,12 @@ def parse_args(argv=None):
                         choices=list(ARCH_SETTINGS))
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--paths', nargs='+', default=list(PATHS), choices=list(PATHS))
+    parser.add_argument('--plot-archs', nargs='+', default=[], choices=list(ARCH_SETTINGS),
+                        help='more archs for the top-1 vs images/s picture only: each '
+                        'model on the paths that can be its fastest (--plot-paths), levit_mm '
+                        'as its fast graph, no latency table')
+    parser.add_argument('--plot-paths', nargs='+', default=list(PLOT_PATHS),
+                        choices=list(PATHS))
     parser.add_argument('--iters', type=int, default=10,
                         help='timed rounds (each runs every model and path once)')
     parser.add_argument('--warmup', type=int, default=3)
@@ -90,21 +103,41 @@ def peak_lines(args, results, tmp_dir):
     return ['## Ceilings', ''] + peaks.ceiling_lines(found, best, fp32_peak, int8_peak)
 
 
-def run_cpu(args):
+def plot_args(args):
+    """``args`` for a picture-only arch: its fastest candidates, no latency."""
+    return argparse.Namespace(**dict(
+        vars(args), paths=args.plot_paths, no_latency=True,
+        models=[m for m in args.models if m != 'levit_mm folded']))
+
+
+def measure_all(args, tmp_dir):
     results = {}
+    archs = [(arch, args) for arch in args.archs] + [
+        (arch, plot_args(args)) for arch in args.plot_archs if arch not in args.archs]
+    for arch, arch_args in archs:
+        start = time.time()
+        results[arch] = cpu.measure_arch(arch, arch_args, tmp_dir)
+        print(f'LeViT-{arch.upper()} measured in {time.time() - start:.0f} s', file=sys.stderr,
+              flush=True)
+    return results
+
+
+def run_cpu(args):
     with tempfile.TemporaryDirectory() as tmp_dir:
-        for arch in args.archs:
-            results[arch] = cpu.measure_arch(arch, args, tmp_dir)
+        results = measure_all(args, tmp_dir)
         lines = [f'Protocol: 224x224 random-weight models, BN fused everywhere; throughput at '
                  f'batch {args.batch} on 1 thread, latency at batch 1 on 2 threads. CPU '
                  f'capability {torch.backends.cpu.get_cpu_capability()}, native bf16: '
                  f'{native_bf16()}, int8 dot products (VNNI/AMX): {cpu_has_vnni()}.', '',
                  '## Summary', ''] + cpu.summary_lines(results) + ['']
         for arch, result in results.items():
+            if arch not in args.archs:
+                lines += [f'(LeViT-{arch.upper()}: for the picture only, the paths that can be '
+                          'a model\'s fastest, no latency.)', '']
             lines += cpu.arch_lines(arch, result, args.iters)
         if not args.no_peaks:
             lines += peak_lines(args, results, tmp_dir)
-    if args.results:
+    if args.results:  # measured tables written; the picture beside them
         from levit_tools.bench.plot import plot_top1_vs_speed
         png = osp.splitext(args.results)[0] + '.png'
         plot_top1_vs_speed(results, png, 'LeViT: published top-1 vs images/s measured '
