@@ -38,26 +38,32 @@ def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int
             split = json.load(f)
         if split.get('px') == px and split.get('per_class') == per_class:
             return split
-        shutil.rmtree(root)
     digits = load_digits()
     rng = np.random.default_rng(seed)
     split = {'px': px, 'per_class': per_class, 'train': 0, 'val': 0}
     os.makedirs(osp.dirname(root) or '.', exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.digits-', dir=osp.dirname(root) or '.')
-    for label in range(10):
-        idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
-        n_val = int(round(len(idx) * val_fraction))
-        for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
-            folder = osp.join(tmp, part, str(label))
-            os.makedirs(folder, exist_ok=True)
-            for i in members:
-                pixels = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
-                img = Image.fromarray(pixels, mode='L').resize((px, px), Image.BICUBIC)
-                img.convert('RGB').save(osp.join(folder, f'{i:04d}.png'))
-            split[part] += len(members)
-    with open(osp.join(tmp, 'split.json'), 'w') as f:
-        json.dump(split, f)
-    os.replace(tmp, root)
+    try:
+        for label in range(10):
+            idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
+            n_val = int(round(len(idx) * val_fraction))
+            for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
+                folder = osp.join(tmp, part, str(label))
+                os.makedirs(folder, exist_ok=True)
+                for i in members:
+                    # 0..16 -> 0..255
+                    pixels = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+                    img = Image.fromarray(pixels, mode='L').resize((px, px), Image.BICUBIC)
+                    img.convert('RGB').save(osp.join(folder, f'{i:04d}.png'))
+                split[part] += len(members)
+        with open(osp.join(tmp, 'split.json'), 'w') as f:
+            json.dump(split, f)
+        if osp.isdir(root):  # the previous copy goes only once the new one is complete
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    finally:  # a failed write (disk full) leaves no half-written copy
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp)
     return split
 
 
