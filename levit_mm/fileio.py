@@ -65,11 +65,14 @@ def diagnose_write_failure(directory: str) -> int:
 
 
 def _is_ours(err: OSError, partial: Optional[str], directory: str) -> bool:
-    """Did ``err`` come from writing into ``directory`` or a folder in it (rather than
-    from reading some input inside the ``with`` block)?"""
-    name = err.filename
-    return name is None or name == partial or osp.dirname(osp.abspath(name)) == directory \
-        or osp.abspath(name).startswith(directory + os.sep)
+    """Did ``err`` come from writing into ``directory`` (rather than from reading some
+    input inside the ``with`` block)?"""
+    if err.filename is None or err.filename == partial:
+        return True
+    name = osp.abspath(os.fsdecode(err.filename))
+    # the folder itself, a file or folder in it, or a parent being created for it
+    return (name == directory or name.startswith(directory + os.sep)
+            or directory.startswith(name + os.sep))
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ WRITE_ADVICE = {
     errno.EPERM: 'choose a location you may write to',
     errno.ENOSPC: 'free some space or write elsewhere',
     errno.EDQUOT: 'free some of your quota or write elsewhere',
-    errno.ENOENT: 'its folder no longer exists',
+    errno.ENOENT: 'a folder on its path is missing',
 }
 #: Faults that only a write produces: when one comes without a path, it was an output.
 WRITE_ONLY = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

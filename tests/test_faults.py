@@ -9,6 +9,7 @@ written, half of its bytes already on the disk, which the atomic writer must cle
 writers themselves meet every fault class mid-write in ``test_writer_fault``.
 """
 import errno
+import tempfile
 import os.path as osp
 from collections import namedtuple
 
@@ -263,3 +264,20 @@ def test_causeless_torch_write_failure_is_diagnosed(tmp_path, monkeypatch):
     assert (failure.value.errno, failure.value.filename) == (errno.ENOSPC,
                                                               str(tmp_path / 'x.pth'))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fault_messages_without_a_written_file():
+    """Faults that are not a failed output write keep their path; a write fault without a
+    path names the outputs the tool checked; a DataLoader worker's wrapped message is
+    reduced to its last line."""
+    from levit_tools import cli
+    denied = PermissionError(errno.EACCES, 'Permission denied', '/data/x.pth')
+    assert cli.os_fault_message(denied) == "'/data/x.pth': permission denied (EACCES)."
+    cli.check_output_dir(tempfile.gettempdir())
+    full = OSError(errno.ENOSPC, 'No space left on device')
+    assert cli.os_fault_message(full).startswith(
+        f"cannot write under {tempfile.gettempdir()!r}: no space left")
+    wrapped = ('Caught UnreadableImageError in DataLoader worker process 0.\nOriginal '
+               'Traceback (most recent call last):\n  File "x.py", line 1\nlevit_mm.'
+               "UnreadableImageError: cannot read image 'a.jpg': no such file.")
+    assert cli.one_line(wrapped) == "cannot read image 'a.jpg': no such file."
