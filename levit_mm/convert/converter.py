@@ -224,7 +224,3 @@ def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
     """:func:`convert_state_dict` without the detection report."""
     return convert_state_dict(state_dict, arch)[0]
 
-
-__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'DERIVED_SUFFIXES',
-           'convert_checkpoint', 'convert_state_dict', 'detect_checkpoint', 'detect_format',
-           'expected_tensors', 'foreign_to_native', 'is_conv_form', 'normalise_layout']
