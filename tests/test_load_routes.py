@@ -206,3 +206,33 @@ def test_fine_tuning_routes_keep_the_backbone_and_say_the_head_was_left_out(ten_
     for key, value in backbone.state_dict().items():
         assert torch.equal(value, state['backbone.' + key]), key
 
+
+# ------------------------------------------------------------------ derived buffers
+def test_a_converted_checkpoint_loads_without_missing_key_noise(tmp_path, capsys):
+    """levit_mm derives its bias indices (nothing to store, nothing to miss); mmpretrain's
+    own LeViT persists them, so the converter writes them, equal to mmpretrain's."""
+    from mmpretrain import get_model
+    from mmpretrain.models.backbones.levit import LeViT as MMPretrainLeViT
+    from mmpretrain.models.heads.levit_head import LeViTClsHead as MMPretrainHead
+
+    from levit_mm.support.models import build_timm
+    src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
+    torch.save(randomize_(build_timm('128s', fused=False), seed=3).state_dict(), src)
+    code, _, stderr = run_tool_cli(load_tool('tools/model_converters/levit2mmpretrain.py'),
+                                   [str(src), str(dst)], capsys)
+    assert code == 0, stderr
+    with Records() as log:
+        get_model('levit-128s_3rdparty_in1k', pretrained=str(dst))
+        load_checkpoint(build_classifier('128s', deploy=True), str(dst))
+        build(dict(type='LeViT', arch='128s', init_cfg=dict(
+            type='Pretrained', checkpoint=str(dst), prefix='backbone.'))).init_weights()
+    theirs = torch.nn.Module()
+    theirs.backbone = MMPretrainLeViT('128s', out_indices=(2, ))
+    theirs.head = MMPretrainHead(num_classes=1000, in_channels=384)
+    load_checkpoint(theirs, str(dst))
+    printed = capsys.readouterr().out + '\n'.join(log.lines)
+    assert 'Loads checkpoint' in printed and 'missing keys' not in printed, printed
+    assert 'unexpected key' not in printed, printed
+    saved = torch.load(dst, weights_only=True)['state_dict']
+    idxs = {k: v for k, v in theirs.state_dict().items() if k.endswith('attention_bias_idxs')}
+    assert idxs and all(torch.equal(saved[k], v) for k, v in idxs.items())
