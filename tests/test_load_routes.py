@@ -236,3 +236,26 @@ def test_a_converted_checkpoint_loads_without_missing_key_noise(tmp_path, capsys
     saved = torch.load(dst, weights_only=True)['state_dict']
     idxs = {k: v for k, v in theirs.state_dict().items() if k.endswith('attention_bias_idxs')}
     assert idxs and all(torch.equal(saved[k], v) for k, v in idxs.items())
+
+
+def test_load_from_a_bare_timm_state_dict_with_the_ema_hook_on(tmp_path):
+    """mmengine's EMA hook reads ``checkpoint['state_dict']`` before the model loads; the
+    default runtime's PlainCheckpointHook gives a bare (timm-layout) file that key, so the
+    model and its EMA copy both get the file's weights, converted as they load."""
+    from mmengine.runner import Runner
+
+    from levit_mm.convert import convert_checkpoint
+    from levit_tools.models import build_timm
+    timm_state = randomize_(build_timm('128s', fused=False), seed=2).state_dict()
+    path = str(tmp_path / 'timm.pth')
+    torch.save(timm_state, path)  # flat, as timm saves it: no 'state_dict' key
+    runner = Runner(model=classifier_cfg('128s'), work_dir=str(tmp_path / 'work'),
+                    default_scope='mmpretrain',
+                    custom_hooks=[dict(type='EMAHook'), dict(type='PlainCheckpointHook')])
+    runner.call_hook('before_run')  # the EMA hook makes its copy here
+    runner.load_checkpoint(path)
+    expected = convert_checkpoint(timm_state)
+    ema = next(h for h in runner.hooks if type(h).__name__ == 'EMAHook').ema_model.module
+    for model in (runner.model, ema):
+        for key, value in model.backbone.state_dict().items():
+            assert torch.equal(value, expected['backbone.' + key]), key

@@ -3,7 +3,8 @@ recipe's gradient clipping (AGC) and weight EMA."""
 from .agc import AGCOptimWrapper, AmpAGCOptimWrapper
 from .atomic_checkpoint import AtomicCheckpointHook
 from .ema import LeViTEMAHook
+from .plain_checkpoint import PlainCheckpointHook
 from .rng_state import RNGStateHook
 
 __all__ = ['AGCOptimWrapper', 'AmpAGCOptimWrapper', 'AtomicCheckpointHook', 'LeViTEMAHook',
-           'RNGStateHook']
+           'PlainCheckpointHook', 'RNGStateHook']
