@@ -4,8 +4,9 @@ from .agc import AGCOptimWrapper, AmpAGCOptimWrapper
 from .atomic_checkpoint import AtomicCheckpointHook, AtomicDumpResults
 from .bad_images import SkipUnreadableImages, UnreadableImageHook, guard_image_loading
 from .ema import LeViTEMAHook
+from .plain_checkpoint import PlainCheckpointHook
 from .rng_state import RNGStateHook
 
 __all__ = ['AGCOptimWrapper', 'AmpAGCOptimWrapper', 'AtomicCheckpointHook', 'AtomicDumpResults',
-           'LeViTEMAHook', 'RNGStateHook', 'SkipUnreadableImages', 'UnreadableImageHook',
-           'guard_image_loading']
+           'LeViTEMAHook', 'PlainCheckpointHook', 'RNGStateHook', 'SkipUnreadableImages',
+           'UnreadableImageHook', 'guard_image_loading']

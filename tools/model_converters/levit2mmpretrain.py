@@ -16,6 +16,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.convert import convert_state_dict, read_state_dict  # noqa: E402
+from levit_mm.convert.converter import mmpretrain_index_buffers  # noqa: E402
 from levit_mm.fileio import save_torch_atomic  # noqa: E402
 from levit_tools.cli import check_output_file, run_cli  # noqa: E402
 
@@ -37,6 +38,7 @@ def main(argv=None):
         raise ValueError('Output path must differ from the input path.')
     check_output_file(args.dst)
     converted, info = convert_state_dict(read_state_dict(args.src), args.arch)
+    converted.update(mmpretrain_index_buffers(info))  # mmpretrain's LeViT persists them
     meta = dict(levit_mm_conversion=dict(
         source=osp.basename(args.src), format=info.format, arch=info.arch,
         fused=info.fused, distilled=info.distilled, num_classes=info.num_classes,
