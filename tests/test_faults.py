@@ -274,9 +274,9 @@ def test_fault_messages_without_a_written_file():
     denied = PermissionError(errno.EACCES, 'Permission denied', '/data/x.pth')
     assert cli.os_fault_message(denied) == "'/data/x.pth': permission denied (EACCES)."
     cli.check_output_dir(tempfile.gettempdir())
-    full = OSError(errno.ENOSPC, 'No space left on device')
-    assert cli.os_fault_message(full).startswith(
-        f"cannot write under {tempfile.gettempdir()!r}: no space left")
+    full = cli.os_fault_message(OSError(errno.ENOSPC, 'No space left on device'))
+    assert full.startswith('cannot write under ') and 'no space left' in full
+    assert repr(tempfile.gettempdir()) in full
     wrapped = ('Caught UnreadableImageError in DataLoader worker process 0.\nOriginal '
                'Traceback (most recent call last):\n  File "x.py", line 1\nlevit_mm.'
                "UnreadableImageError: cannot read image 'a.jpg': no such file.")
