@@ -89,11 +89,13 @@ def load_run_config(args: argparse.Namespace, merge_args):
     from levit_mm.engine import guard_image_loading
     from levit_mm.engine.distributed import prepare_cpu_distributed
     from .validation import check_config_arch
+    check_output_dir(getattr(args, 'work_dir', None))  # before reading the config even
     cfg = merge_args(Config.fromfile(args.config), args)
     if getattr(args, 'skip_bad_images', False):
         cfg.skip_bad_images = True
     check_config_arch(cfg, args.config)
-    check_output_dir(cfg.work_dir)
+    if cfg.work_dir != getattr(args, 'work_dir', None):
+        check_output_dir(cfg.work_dir)
     guard_image_loading(cfg)
     prepare_cpu_distributed(cfg)
     return cfg
@@ -154,7 +156,7 @@ def check_output_dir(path: Optional[str]) -> Optional[str]:
     folder itself is not created."""
     if path is not None:
         _probe(path, path)
-        _OUTPUTS.append(path)
+        _remember(path)
     return path
 
 
@@ -164,8 +166,13 @@ def check_output_file(path: Optional[str]) -> Optional[str]:
         if osp.isdir(path):
             raise OutputWriteError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         _probe(osp.dirname(osp.abspath(path)), path)
-        _OUTPUTS.append(osp.dirname(osp.abspath(path)))
+        _remember(osp.dirname(osp.abspath(path)))
     return path
+
+
+def _remember(folder: str) -> None:
+    if folder not in _OUTPUTS:
+        _OUTPUTS.append(folder)
 
 
 def _probe(directory: str, name: str) -> None:

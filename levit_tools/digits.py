@@ -74,9 +74,14 @@ SHOWN = re.compile(r'Epoch\((train|val|test)\)|Saving checkpoint|best checkpoint
                    r'^(error|[A-Za-z.]*(Error|Warning))\b|^Traceback')
 
 
+class StepFailed(ValueError):
+    """A step's tool stopped with its own one-line ``error:`` (passed on as it is)."""
+
+
 def run_logged(args, title: str, env: dict, verbose: bool = False) -> float:
     """Run ``python args`` from the repo, echoing its progress lines (every line with
-    ``verbose``); on failure print the end of its output.  Returns seconds."""
+    ``verbose``); on failure pass on the tool's one ``error:`` line (exit status 2 through
+    ``run_cli``), or print the end of its output.  Returns seconds."""
     print(f'\n=== {title}\n$ python {" ".join(args)}', flush=True)
     start = time.time()
     tail = collections.deque(maxlen=40)
@@ -87,6 +92,9 @@ def run_logged(args, title: str, env: dict, verbose: bool = False) -> float:
             if verbose or SHOWN.search(line):
                 print('  ' + line.rstrip(), flush=True)
     if proc.returncode != 0:
+        said = [line.strip() for line in tail if line.startswith('error: ')]
+        if said:  # e.g. a full disk while training: the tool already said it in one line
+            raise StepFailed(f'{said[-1][len("error: "):]} (step: {title})')
         sys.stderr.write(''.join(tail))
         raise SystemExit(f'error: "{title}" failed with exit code {proc.returncode}')
     return time.time() - start

@@ -281,3 +281,18 @@ def test_fault_messages_without_a_written_file():
                'Traceback (most recent call last):\n  File "x.py", line 1\nlevit_mm.'
                "UnreadableImageError: cannot read image 'a.jpg': no such file.")
     assert cli.one_line(wrapped) == "cannot read image 'a.jpg': no such file."
+
+
+def test_a_failed_step_of_the_digits_example_passes_its_one_line_on(capsys):
+    """tools/digits_demo.py runs tools/train.py as a child: its one ``error:`` line (say,
+    a full disk while saving) becomes the example's own, exit status 2."""
+    from levit_tools.cli import run_cli
+    from levit_tools.digits import run_logged
+    child = ['-c', "import sys; print('some log line'); print(\"error: cannot write "
+             "'w/iter_2.pth': no space left on the device (ENOSPC).\"); sys.exit(2)"]
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(lambda argv: run_logged(child, 'teacher', {}))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("error: cannot write 'w/iter_2.pth': no space left on the device "
+                   '(ENOSPC). (step: teacher)\n')
