@@ -16,8 +16,7 @@ from collections import namedtuple
 import pytest
 import torch
 from conftest import REPO, randomize_
-from fault_injection import (ALL_FAULTS, OPEN_FAULTS, PLAIN_WORDS, disk_fault, fault_id,
-                             tree)
+from fault_injection import ALL_FAULTS, PLAIN_WORDS, disk_fault, fault_id, tree
 from tiny_training import write_config, write_image_folders
 from tool_loading import load_tool, run_tool_cli
 
