@@ -31,7 +31,7 @@ from typing import Dict, List, NamedTuple, Optional
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 
 DET = osp.join(REPO, 'configs', 'mmdet')
 SEG = osp.join(REPO, 'configs', 'mmseg')
@@ -341,6 +341,7 @@ def format_table(rows: List[dict]) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.work_dir)
     if args.jobs < 1 or args.threads < 1:
         raise ValueError('--jobs and --threads must be at least 1.')
     if args.iters == 1 or args.iters < 0:

@@ -19,7 +19,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, arch_name,
                     down_heads, resolve_arch, stage_grids)
 from ..attention_bias import subsampled_size, to_2tuple
-from ..finite import check_finite
+from ..finite import check_finite, refuse_non_finite_on_load
 from ..folding import fold_on_load
 from ..forms import check_form, match_form_on_load
 from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase, LinearBN,
@@ -227,10 +227,17 @@ class LeViT(BaseBackbone):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
-        # a training-form checkpoint folds as it loads into the deployed form, and the
-        # other form's pointwise weights take this form's shape
-        self.register_load_state_dict_pre_hook(fold_on_load)
-        self.register_load_state_dict_pre_hook(match_form_on_load)
+        # NaN/Inf weights are refused, a training-form checkpoint folds as it loads into the
+        # deployed form, and the other form's pointwise weights take this form's shape
+        for hook in (refuse_non_finite_on_load, fold_on_load, match_form_on_load):
+            self.register_load_state_dict_pre_hook(hook)
+
+    def init_weights(self):
+        # A Pretrained file is read by levit_mm's own init (any LeViT layout, NaN/Inf refused);
+        # named, not imported: levit_mm.convert.load_hooks registers it, above the backbone.
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self.init_cfg = dict(self.init_cfg, type='LeViTPretrained')
+        super().init_weights()
 
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):

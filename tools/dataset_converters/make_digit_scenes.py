@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from levit_tools.digit_scenes import DEFAULT_CANVASES, write_dataset  # noqa: E402
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 
 
 def canvas(text: str):
@@ -55,6 +55,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.out)
     for name, (low, high) in (('--digit-px', args.digit_px), ('--digits', args.digits)):
         if low > high:
             raise ValueError(f'{name} {low} {high}: the minimum exceeds the maximum.')
