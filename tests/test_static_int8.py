@@ -76,7 +76,7 @@ def test_weights_fit_the_cpus_int8_gemm(random_static):
     uint8 x int8 GEMM cannot saturate its 16-bit pair sums; with them, full 8-bit."""
     from onnx import numpy_helper
 
-    from levit_mm.deploy.static_int8 import cpu_has_vnni
+    from levit_mm.deploy.precision import cpu_has_vnni
     int8 = onnx.load(random_static[3]).graph
     weights = {n.input[1] for n in int8.node if n.op_type == 'MatMulIntegerToFloat'}
     peak = max(int(abs(numpy_helper.to_array(i).astype('int32')).max())

@@ -70,11 +70,11 @@ def quantize_onnx_int8(src: str, dst: str, reduce_range: Optional[bool] = None) 
 
     ``reduce_range`` (7-bit weights) defaults to on for CPUs without int8 dot products:
     there onnxruntime's uint8 x int8 GEMM adds pairs of products in 16 bits, which
-    full-range weights overflow (see :func:`levit_mm.deploy.static_int8.cpu_has_vnni`).
+    full-range weights overflow (see :func:`levit_mm.deploy.precision.cpu_has_vnni`).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from .static_int8 import cpu_has_vnni
+    from .precision import cpu_has_vnni
     if reduce_range is None:
         reduce_range = not cpu_has_vnni()
     with quiet_root_logger(), atomic_output(dst, '.onnx') as tmp:

@@ -25,26 +25,9 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 
 from .onnx import quiet_root_logger
+from .precision import cpu_has_vnni
 
 MS_DOMAIN = 'com.microsoft'
-
-
-def cpu_has_vnni() -> bool:
-    """True if the CPU has an int8 dot-product instruction (AVX-VNNI, AVX-512 VNNI or AMX).
-
-    Without one (e.g. AVX2-only CPUs), onnxruntime's uint8 x int8 GEMM multiplies with
-    ``vpmaddubsw``, which adds each pair of products into a *saturating* int16: two
-    full-range products reach ``2 * 255 * 127 = 64770 > 32767``.  The sums are clipped
-    silently (a random LeViT-128S's logits then differ from fp32 by 12% of their range
-    instead of 2%).  7-bit weights (``reduce_range``: ``2 * 255 * 64 = 32640``) cannot
-    overflow, at a small accuracy cost; the int8 paths here use them on such CPUs.
-    """
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ('avx512_vnni', 'avx_vnni', 'amx_int8'))
 
 
 def int8_node_names(model, convs: bool = False) -> List[str]:

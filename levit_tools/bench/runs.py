@@ -14,7 +14,7 @@ Face), BN fused where they offer it.  Paths, each applied to every model the sam
   static levit_mm``: levit_mm's static pass (:mod:`levit_mm.deploy.static_int8`, weight
   matmuls only, bias fused).  Both static paths calibrate on the same photo crops; all int8
   paths use 7-bit weights on CPUs without int8 dot products (see
-  :func:`levit_mm.deploy.static_int8.cpu_has_vnni`);
+  :func:`levit_mm.deploy.precision.cpu_has_vnni`);
 * ``openvino fp32``: the same ONNX file run by OpenVINO (standard ONNX ops: levit_mm's fast
   graph without onnxruntime's fused attention node).
 
@@ -33,7 +33,8 @@ from levit_mm.deploy import (LogitsWrapper, bf16_autocast, compile_for_inference
 from levit_mm.deploy.fast import FastLeViT, export_fast_onnx, to_fast_graph
 from levit_mm.deploy.onnx import quiet_root_logger
 from levit_mm.deploy.openvino import openvino_available, ov_runner
-from levit_mm.deploy.static_int8 import TensorCalibration, cpu_has_vnni, quantize_static_int8
+from levit_mm.deploy.precision import cpu_has_vnni
+from levit_mm.deploy.static_int8 import TensorCalibration, quantize_static_int8
 
 from ..models import PEERS, build_classifier
 

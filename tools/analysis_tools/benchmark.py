@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS  # noqa: E402
 from levit_mm.deploy import native_bf16  # noqa: E402
-from levit_mm.deploy.static_int8 import cpu_has_vnni  # noqa: E402
+from levit_mm.deploy.precision import cpu_has_vnni  # noqa: E402
 from levit_tools.bench import cpu, gpu, peaks, training  # noqa: E402
 from levit_tools.bench.runs import MODELS, PATHS  # noqa: E402
 
