@@ -27,6 +27,8 @@ form, by reading the blocks' public attributes (``qkv``/``kv``/``q``/``proj`` la
 bias of other grids is built on first use).
 """
 import contextlib
+import contextvars
+import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -37,7 +39,8 @@ from ..attention_bias import attention_bias, subsampled_size
 from ..backbones import LeViT
 from ..backbones.layers import Attention, AttentionSubsample, Residual
 
-_MHA_EXPORT = [False]
+#: while exporting for onnxruntime: each attention as one MultiHeadAttention node
+_MHA_EXPORT = contextvars.ContextVar('fused_attention_export', default=False)
 
 
 def _pointwise(layer: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +115,7 @@ class FastAttention(nn.Module):
         self.w_q, self.b_q = _parameter(w_q * scale, dtype), _parameter(b_q * scale, dtype)
         self.w_k, self.b_k = _parameter(w_kv[k_rows], dtype), _parameter(b_kv[k_rows], dtype)
         self.w_v, self.b_v = _parameter(w_kv[v_rows], dtype), _parameter(b_kv[v_rows], dtype)
-        self.act = block.proj[0]
+        self.act = copy.deepcopy(block.proj[0])
         w_p, self.out_bias = _pointwise(block.proj[1])
         self.w_p = _parameter(w_p.t(), dtype)  # (in, out): addmm's second operand
         self.register_buffer('table', block.attention_biases.detach().clone(),
@@ -137,6 +140,10 @@ class FastAttention(nn.Module):
             self._biases[key] = self._build_bias(q_size, k_size, dtype)
         return self._biases[key]
 
+    def _apply(self, fn, *args, **kwargs):
+        self._biases.clear()  # built for the old device or dtype
+        return super()._apply(fn, *args, **kwargs)
+
     def forward(self, x: torch.Tensor, size: Tuple[int, int]):
         """``x``: ``(B * H * W, C)`` tokens of an ``(H, W)`` grid; returns the new tokens
         (``x - shift`` carried on) and their grid."""
@@ -152,7 +159,7 @@ class FastAttention(nn.Module):
         k = F.linear(x, self.w_k, self.b_k).view(-1, n_k, self.w_k.shape[0])
         v = F.linear(x, self.w_v, self.b_v).view(-1, n_k, self.w_v.shape[0])
         bias = self.bias(tuple(q_size), tuple(size), q.dtype)
-        if _MHA_EXPORT[0]:
+        if torch.jit.is_tracing() and _MHA_EXPORT.get():  # (read only by the exporter)
             out = _MultiHeadAttention.apply(q, k, v, bias, self.num_heads)
         else:
             out = _attention(q, k, v, bias, self.num_heads)
@@ -170,7 +177,7 @@ class FastMLP(nn.Module):
         w1, b1 = _pointwise(mlp.linear1)
         w2, self.out_bias = _pointwise(mlp.linear2)
         self.w1, self.b1 = _parameter(w1, dtype), _parameter(b1 + w1 @ shift, dtype)
-        self.act = mlp.activation
+        self.act = copy.deepcopy(mlp.activation)
         self.w2 = _parameter(w2.t(), dtype)
 
     def forward(self, x: torch.Tensor, size):
@@ -210,7 +217,7 @@ class FastLeViT(nn.Module):
             raise ValueError('FastLeViT computes logits from the last stage only; got '
                              f'out_indices={backbone.out_indices}.')
         dtype = next(backbone.parameters()).dtype
-        self.stem = backbone.patch_embed
+        self.stem = copy.deepcopy(backbone.patch_embed)  # the folded model stays its own
         self.blocks, shift = _fast_blocks(backbone, dtype)
         w, b = _pointwise(head.head)
         self.head_w, self.head_b = _parameter(w, dtype), _parameter(b + w @ shift, dtype)
@@ -229,11 +236,11 @@ class FastLeViT(nn.Module):
 def multi_head_attention_nodes():
     """While exporting: each attention of a :class:`FastLeViT` becomes one onnxruntime
     ``MultiHeadAttention`` node."""
-    _MHA_EXPORT[0] = True
+    token = _MHA_EXPORT.set(True)
     try:
         yield
     finally:
-        _MHA_EXPORT[0] = False
+        _MHA_EXPORT.reset(token)
 
 
 def export_fast_onnx(model: FastLeViT, path: str, shape: Sequence[int] = (224, 224),
