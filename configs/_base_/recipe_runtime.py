@@ -7,7 +7,7 @@ _base_ = './default_runtime.py'
 
 custom_hooks = [
     dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=4e-5, update_buffers=True, evaluate_on_origin=True),
+    dict(type='EMAHook', momentum=4e-5, update_buffers=True, evaluate_on_origin=True),
 ]
 # The official seed (its sampler shuffles with the epoch alone); a fixed seed also keeps the
 # sampler's order across `--resume`.

@@ -1,9 +1,7 @@
-"""Training-engine extensions: checkpoints that survive a kill, exact resume, the official
-recipe's gradient clipping (AGC) and weight EMA."""
+"""Training-engine extensions: checkpoints that survive a kill, exact resume and the official
+recipe's gradient clipping (AGC).  The recipe's weight EMA is mmpretrain's own ``EMAHook``."""
 from .agc import AGCOptimWrapper, AmpAGCOptimWrapper
 from .atomic_checkpoint import AtomicCheckpointHook
-from .ema import LeViTEMAHook
 from .rng_state import RNGStateHook
 
-__all__ = ['AGCOptimWrapper', 'AmpAGCOptimWrapper', 'AtomicCheckpointHook', 'LeViTEMAHook',
-           'RNGStateHook']
+__all__ = ['AGCOptimWrapper', 'AmpAGCOptimWrapper', 'AtomicCheckpointHook', 'RNGStateHook']

@@ -32,5 +32,5 @@ optim_wrapper = dict(type='AGCOptimWrapper',
                      clip_grad=dict(type='agc', clip_factor=0.01, eps=1e-3))
 custom_hooks = [
     dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=0.04, update_buffers=True, evaluate_on_origin=True),
+    dict(type='EMAHook', momentum=0.04, update_buffers=True, evaluate_on_origin=True),
 ]

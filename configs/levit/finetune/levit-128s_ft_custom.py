@@ -47,5 +47,5 @@ auto_scale_lr = dict(base_batch_size=64)
 # ~10k images at batch 64); scale it to your data. Validation shows EMA and raw weights.
 custom_hooks = [
     dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=5e-3, update_buffers=True, evaluate_on_origin=True),
+    dict(type='EMAHook', momentum=5e-3, update_buffers=True, evaluate_on_origin=True),
 ]
