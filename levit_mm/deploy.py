@@ -57,6 +57,7 @@ def compile_for_inference(model: nn.Module, cuda_graphs: bool = False):
     call, so ``.clone()`` it to keep it.  The biases, being constants of the graph, cannot
     be overwritten by a replay.
     """
+    from torch._inductor import config as inductor_config
     model.eval()
     compiled = torch.compile(model, fullgraph=True, dynamic=False,
                              options={'triton.cudagraphs': cuda_graphs})
@@ -71,7 +72,7 @@ def compile_for_inference(model: nn.Module, cuda_graphs: bool = False):
         # A call with new inputs compiles.  Dynamo makes the weights constants only under
         # the process-wide freezing flag (``options={'freezing': True}`` reaches Inductor
         # but not Dynamo, and then freezes nothing), so such a call runs under it.
-        with torch._inductor.config.patch(freezing=True):
+        with inductor_config.patch(freezing=True):
             out = compiled(*args, **kwargs)
         seen.add(signature)
         return out

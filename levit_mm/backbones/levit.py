@@ -220,7 +220,6 @@ class LeViT(BaseBackbone):
         self.stage_layers = [len(stage) // self.modules_per_layer for stage in self.stages]
         self.num_layers = sum(self.stage_layers)
         self.with_cp = with_cp
-
         self.out_indices = self._parse_out_indices(out_indices)
         self.with_stem_out = STEM_INDEX in self.out_indices
         if not -1 <= frozen_stages <= self.num_stages:
