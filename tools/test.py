@@ -46,6 +46,11 @@ def merge_args(cfg, args):
     set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.launcher = args.launcher
+    # A checkpoint trained with EMA holds the EMA weights in `state_dict`, which is what is
+    # loaded here; an EMAHook would swap in a copy of those same weights and, with
+    # `evaluate_on_origin`, test them a second time under the raw weights' name.
+    cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                        if 'EMAHook' not in str(hook.get('type'))]
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size
     if args.amp:
@@ -70,6 +75,8 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_checkpoint_strict(model, checkpoint)
+    runner.logger.info('Testing the loaded weights (a checkpoint trained with EMA holds the '
+                       'EMA weights in its state_dict).')
     metrics = runner.test()
     if not is_main_process():  # every rank holds the gathered metrics; report them once
         return metrics
