@@ -20,6 +20,7 @@ GPU (``--device cuda``): AMP, batch up to 1024, interleaved CUDA timing, batch-1
 the training-step table (:mod:`levit_tools.bench.gpu`); without a GPU it stops with one line.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 import tempfile
@@ -122,10 +123,18 @@ def measure_all(args, tmp_dir):
     return results
 
 
+def load_line(start: float) -> str:
+    """The machine's load, so a reader can tell a shared machine's figures (interleaved
+    timing slows every candidate alike, but absolute images/s drop)."""
+    return (f'Load average (1 min) {start:.1f} at the start, {os.getloadavg()[0]:.1f} at the '
+            f'end, on {os.cpu_count()} logical CPUs.')
+
+
 def run_cpu(args):
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp_dir:
         results = measure_all(args, tmp_dir)
-        lines = [f'Protocol: 224x224 random-weight models, BN fused everywhere; throughput at '
+        lines = [load_line(load), '', f'Protocol: 224x224 random-weight models, BN fused everywhere; throughput at '
                  f'batch {args.batch} on 1 thread, latency at batch 1 on 2 threads. CPU '
                  f'capability {torch.backends.cpu.get_cpu_capability()}, native bf16: '
                  f'{native_bf16()}, int8 dot products (VNNI/AMX): {cpu_has_vnni()}.', '',
