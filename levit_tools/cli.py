@@ -55,8 +55,16 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse, and export ``LOCAL_RANK`` for launchers that pass it as a flag only."""
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None,
+                      cfg_options_help: str = 'override config entries'
+                      ) -> argparse.Namespace:
+    """Add the options every Runner tool shares (``--cfg-options``, ``--skip-bad-images``,
+    the launcher's), parse, and export ``LOCAL_RANK`` for launchers that pass it as a
+    flag only."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
+    add_skip_bad_images_arg(parser)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

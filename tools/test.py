@@ -12,7 +12,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -20,9 +19,8 @@ from mmengine.runner import Runner  # noqa: E402
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.convert import load_checkpoint_strict  # noqa: E402
 from levit_mm.fileio import atomic_output  # noqa: E402
-from levit_tools.cli import (  # noqa: E402
-    add_launcher_args, add_skip_bad_images_arg, check_output_file, load_run_config,
-    parse_runner_args, run_cli, set_work_dir)
+from levit_tools.cli import (check_output_file, load_run_config, parse_runner_args,  # noqa: E402
+                             run_cli, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -35,10 +33,6 @@ def parse_args(argv=None):
     parser.add_argument('--out-item', choices=['metrics', 'pred'], default='metrics')
     parser.add_argument('--batch-size', type=int, help='override the test batch size')
     parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    add_skip_bad_images_arg(parser)
-    add_launcher_args(parser)
     return parse_runner_args(parser, argv)
 
 

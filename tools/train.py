@@ -13,14 +13,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.convert import mmengine_checkpoint_globals  # noqa: E402
-from levit_tools.cli import (  # noqa: E402
-    add_launcher_args, add_skip_bad_images_arg, load_run_config, parse_runner_args, run_cli,
-    set_work_dir)
+from levit_tools.cli import load_run_config, parse_runner_args, run_cli, set_work_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -40,11 +37,7 @@ def parse_args(argv=None):
                         help='scale the lr by the real batch size (auto_scale_lr)')
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_epochs=3')
-    add_skip_bad_images_arg(parser)
-    add_launcher_args(parser)
-    return parse_runner_args(parser, argv)
+    return parse_runner_args(parser, argv, 'override config entries, e.g. train_cfg.max_epochs=3')
 
 
 def merge_args(cfg, args):
