@@ -229,9 +229,10 @@ def summary_lines(teacher: dict, students, split: dict, setting: str) -> list:
     for run in students:
         distilled, ema, agc = run['variant']
         last = run['curve'][-1]
+        raw = None if ema else last['top1']  # without the EMA, validation saw the raw weights
         lines.append(f'| LeViT-128S | {"hard distillation" if distilled else "none"} | '
                      f'{"yes" if agc else "no"} | {"yes" if ema else "no"} | '
-                     f'{_percent(last["top1"])} | {_percent(last.get("top1_origin"))} | '
+                     f'{_percent(last["top1"])} | {_percent(last.get("top1_origin", raw))} | '
                      f'{last["epoch"]} | {run["seconds"]:.0f} s |')
     epochs = sorted({point['epoch'] for run in students for point in run['curve']})
     lines += ['', 'Top-1 at each validation, by epoch (EMA / raw where the EMA is on):', '',
