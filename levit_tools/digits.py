@@ -225,7 +225,7 @@ def summary_lines(teacher: dict, students, split: dict, setting: str) -> list:
              '|---|---|---|---|---|---|---|---|',
              f'| ResNet-18 (32 base channels, 32 px) | - | no | no | '
              f'{_percent(teacher["top1"])} | - | {teacher["epochs"]} | '
-             f'{teacher["seconds"]:.0f} s |']
+             + ('(given) |' if teacher['seconds'] is None else f'{teacher["seconds"]:.0f} s |')]
     for run in students:
         distilled, ema, agc = run['variant']
         last = run['curve'][-1]

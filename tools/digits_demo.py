@@ -29,7 +29,7 @@ sys.path.insert(0, REPO)  # this checkout's levit_mm and levit_tools, as in tool
 
 from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 from levit_tools.digits import (STUDENT_CFG, TEACHER_CFG, export_weights,  # noqa: E402
-                                final_val_top1, last_checkpoint, run_logged, summary_lines,
+                                last_checkpoint, run_logged, summary_lines,
                                 train, train_students, val_curve, write_digits_folder)
 from levit_tools.results import add_results_arg, report  # noqa: E402
 
@@ -127,9 +127,9 @@ def classify_held_out(cfg: str, checkpoint: str, data: str, count: int) -> None:
 def teacher_run(args, work: str, data: str, env: dict) -> dict:
     """Train the teacher, or take ``--teacher-checkpoint``'s; its top-1 and epochs."""
     if args.teacher_checkpoint:
-        teacher_dir = osp.dirname(osp.abspath(args.teacher_checkpoint))
-        return dict(checkpoint=args.teacher_checkpoint, seconds=0.0,
-                    top1=final_val_top1(teacher_dir), epochs='(given)')
+        last = val_curve(osp.dirname(osp.abspath(args.teacher_checkpoint)))[-1]
+        return dict(checkpoint=args.teacher_checkpoint, seconds=None, top1=last['top1'],
+                    epochs=last['epoch'])
     teacher_dir = osp.join(work, 'teacher')
     seconds = train(TEACHER_CFG, teacher_dir, data, args.teacher_epochs, [], env,
                     'teacher: ResNet-18 (half width) from scratch', args.verbose)
