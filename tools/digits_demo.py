@@ -161,11 +161,15 @@ def main(argv=None):
     classify_held_out(STUDENT_CFG, student_ckpt, data, args.show)
 
     from mmengine.config import Config
-    seed = Config.fromfile(shown['cfg']).randomness.seed
-    setting = (f'Seed {seed} (the configs\' `randomness.seed`; the 80/20 split per class is '
-               f'drawn with seed {SPLIT_SEED}): {split["train"]} training / {split["val"]} held-out scans '
-               f'at {args.px} px; {args.threads} torch thread(s) per run, {args.jobs} run(s) '
-               f'side by side; wall time {time.time() - start:.0f} s in all.')
+    shipped = Config.fromfile(shown['cfg'])
+    setting = (f'Seed {shipped.randomness.seed} (the configs\' `randomness.seed`; the 80/20 '
+               f'split per class is drawn with seed {SPLIT_SEED}): {split["train"]} training / '
+               f'{split["val"]} held-out scans at {args.px} px; {args.threads} torch thread(s) '
+               f'per run, {args.jobs} run(s) side by side; wall time '
+               f'{time.time() - start:.0f} s in all.')
+    if args.student_epochs and args.student_epochs != shipped.train_cfg.max_epochs:
+        setting += (f' A shortened run: the students trained {args.student_epochs} epochs '
+                    f'(--student-epochs), not the configs\' {shipped.train_cfg.max_epochs}.')
     print(f'\n=== digits summary (val top-1 on {split["val"]} held-out images)')
     report(summary_lines(teacher, students, split, setting), args.results,
            'Digits: LeViT-128S distilled and from scratch, with and without AGC and EMA')
