@@ -1,9 +1,10 @@
-# Mask R-CNN + FPN with LeViT-128S on the digit scenes, backbone from the 64 px digits
-# classifier (tools/dense_study.py trains it; bias tables resampled from 4x4 to 24x40).
+# Mask R-CNN + FPN with LeViT-128S on the digit scenes (ten classes), backbone from the
+# digit-crops classifier that tools/dense_study.py trains.
 _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', '../_base_/digit_scenes_mmdet.py']
 
-# P3-P6 (strides 8-64) from the stem and three stages; 24-96 px digits get RPN anchors of
-# 24 px at stride 8 up to 192 px at stride 64. Slim neck and heads, fewer RoIs: CPU budget.
+# P3-P6 (strides 8-64) from the stem and three stages; the 48-112 px digits get RPN anchors
+# of 24 px at stride 8 up to 192 px at stride 64. Slim neck and heads, fewer RoIs: CPU
+# budget. No norm in the neck or heads, as upstream Mask R-CNN.
 strides = [8, 16, 32, 64]
 model = dict(
     data_preprocessor=dict(pad_size_divisor=64),

@@ -3,10 +3,12 @@ _base_ = [
 ]
 
 # Stem + three stages (strides 8-64, 64x64 ... 8x8 maps on a 512 crop) feed UperNet;
-# the auxiliary FCN head reads stage 1 (stride 32).
+# the auxiliary FCN head reads stage 1 (stride 32). The backbone's BN statistics stay the
+# checkpoint's (levit_dense.py: 4 images a GPU are too few to learn them); the heads keep
+# upstream's SyncBN, which pools the 16 images of the 4 GPUs (GN for a one-GPU run).
 model = dict(
     pretrained=None,
-    backbone=dict(_base_.levit_backbone, _delete_=True, norm_eval=False),
+    backbone=dict(_base_.levit_backbone, _delete_=True),
     decode_head=dict(in_channels=[128, 256, 384, 512]),
     auxiliary_head=dict(in_channels=384))
 optim_wrapper = dict(
