@@ -18,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import levit_mm  # noqa: E402,F401
 from levit_mm.fileio import atomic_output  # noqa: E402
-from levit_tools.cli import build_checked_classifier, run_cli  # noqa: E402
+from levit_tools.cli import build_checked_classifier, check_output_dir, run_cli  # noqa: E402
 from levit_tools.images import load_rgb_image  # noqa: E402
 
 
@@ -50,6 +50,7 @@ def main(argv=None):
 
     if args.topk < 1:
         raise ValueError(f'--topk must be at least 1, got {args.topk}.')
+    check_output_dir(args.show_dir)
     rgb = load_rgb_image(args.img)
     model = build_checked_classifier(args.model, args.checkpoint, args.device)
     inferencer = ImageClassificationInferencer(model, device=args.device)

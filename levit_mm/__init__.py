@@ -1,9 +1,9 @@
 """levit_mm: LeViT as an mmpretrain plug-in.
 
 Importing the package registers the LeViT backbone and head into mmpretrain's registry
-(replacing mmpretrain's own namesakes), the ``levit-*`` model names into its model hub, and
-levit_mm's checkpoint handling into mmengine's loaders (foreign layouts converted, NaN/Inf
-weights refused; see :mod:`levit_mm.convert.model_loading`).
+(replacing mmpretrain's own namesakes) and the ``levit-*`` model names into its model hub.
+mmengine's checkpoint loaders stay mmengine's: LeViT modules check and convert their own
+weights as they load (:mod:`levit_mm.convert.load_hooks`).
 """
 import warnings
 

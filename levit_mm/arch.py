@@ -55,8 +55,7 @@ STEM_STRIDES = (8, 16)
 ATTN_RATIO = 2
 DOWN_ATTN_RATIO = 4
 MLP_RATIO = 2
-#: the default stem's four stride-2 convolutions, and the shrinking attentions' stride
-PATCH_SIZE = 16
+#: the shrinking attentions' stride
 DOWN_STRIDE = 2
 
 
@@ -121,7 +120,7 @@ def arch_name(arch: Union[str, dict]) -> str:
     return 'custom'
 
 
-def stem_channels(embed_dim: int, stride: int = PATCH_SIZE) -> List[int]:
+def stem_channels(embed_dim: int, stride: int) -> List[int]:
     """Channels along the stem, one stride-2 convolution per halving: 3 -> C/8 -> C/4 ->
     C/2 -> C for stride 16, 3 -> C/4 -> C/2 -> C for stride 8."""
     convs = stride.bit_length() - 1
@@ -134,7 +133,7 @@ def down_heads(spec: dict, stage: int) -> int:
 
 
 def stage_grids(num_stages: int, img_size: Union[int, Sequence[int]],
-                stem_stride: int = PATCH_SIZE) -> List[Size2]:
+                stem_stride: int) -> List[Size2]:
     """The token grid each stage's bias tables are trained for: the stem's stride, then
     halved (ceil) per stage."""
     grid = subsampled_size(to_2tuple(img_size), stem_stride)
@@ -146,7 +145,7 @@ def stage_grids(num_stages: int, img_size: Union[int, Sequence[int]],
     return grids
 
 
-def trained_img_size(stage0_offsets: int, stem_stride: int = PATCH_SIZE) -> Tuple[bool, int]:
+def trained_img_size(stage0_offsets: int, stem_stride: int) -> Tuple[bool, int]:
     """``(square, img_size)`` from the number of offsets in a stage-0 bias table (``R*R``
     for an ``R x R`` grid, ``R = img_size / stem_stride``)."""
     side = int(stage0_offsets**0.5 + 0.5)

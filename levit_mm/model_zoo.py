@@ -2,8 +2,8 @@
 
 mmpretrain registers its whole model index lazily, and refuses a second registration of a
 name.  So this module first lets mmpretrain register everything, then points the LeViT names
-at levit_mm's metafile (our configs, our classes).  It also teaches mmengine's checkpoint
-loader to explain, in one line, what to do when a model-zoo URL cannot be downloaded.
+at levit_mm's metafile (our configs, our classes).  It also registers a loader for the LeViT
+weights' URL prefix alone, which explains in one line what to do when a download fails.
 """
 import os.path as osp
 from pathlib import Path
@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_http
 
 from .convert import CheckpointUnavailableError
-from .convert.model_loading import prepared
 
 #: URL prefix of the released LeViT weights (mmpretrain's conversions of the official ones).
 WEIGHTS_URL_PREFIX = 'https://download.openmmlab.com/mmclassification/v0/levit/'
@@ -83,6 +82,6 @@ def register_model_zoo() -> List[str]:
     return names
 
 
-CheckpointLoader.register_scheme(prefixes=WEIGHTS_URL_PREFIX,
-                                 loader=prepared(load_from_zoo), force=True)
+# Only URLs under the LeViT prefix: every other path and URL keeps mmengine's own loader.
+CheckpointLoader.register_scheme(prefixes=WEIGHTS_URL_PREFIX, loader=load_from_zoo, force=True)
 register_model_zoo()

@@ -38,26 +38,32 @@ def write_digits_folder(root: str, px: int, val_fraction: float = 0.2, seed: int
             split = json.load(f)
         if split.get('px') == px and split.get('per_class') == per_class:
             return split
-        shutil.rmtree(root)
     digits = load_digits()
     rng = np.random.default_rng(seed)
     split = {'px': px, 'per_class': per_class, 'train': 0, 'val': 0}
     os.makedirs(osp.dirname(root) or '.', exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.digits-', dir=osp.dirname(root) or '.')
-    for label in range(10):
-        idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
-        n_val = int(round(len(idx) * val_fraction))
-        for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
-            folder = osp.join(tmp, part, str(label))
-            os.makedirs(folder, exist_ok=True)
-            for i in members:
-                pixels = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
-                img = Image.fromarray(pixels, mode='L').resize((px, px), Image.BICUBIC)
-                img.convert('RGB').save(osp.join(folder, f'{i:04d}.png'))
-            split[part] += len(members)
-    with open(osp.join(tmp, 'split.json'), 'w') as f:
-        json.dump(split, f)
-    os.replace(tmp, root)
+    try:
+        for label in range(10):
+            idx = rng.permutation(np.flatnonzero(digits.target == label))[:per_class]
+            n_val = int(round(len(idx) * val_fraction))
+            for part, members in (('val', idx[:n_val]), ('train', idx[n_val:])):
+                folder = osp.join(tmp, part, str(label))
+                os.makedirs(folder, exist_ok=True)
+                for i in members:
+                    # 0..16 -> 0..255
+                    pixels = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+                    img = Image.fromarray(pixels, mode='L').resize((px, px), Image.BICUBIC)
+                    img.convert('RGB').save(osp.join(folder, f'{i:04d}.png'))
+                split[part] += len(members)
+        with open(osp.join(tmp, 'split.json'), 'w') as f:
+            json.dump(split, f)
+        if osp.isdir(root):  # the previous copy goes only once the new one is complete
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    finally:  # a failed write (disk full) leaves no half-written copy
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp)
     return split
 
 
@@ -68,9 +74,14 @@ SHOWN = re.compile(r'Epoch\((train|val|test)\)|Saving checkpoint|best checkpoint
                    r'^(error|[A-Za-z.]*(Error|Warning))\b|^Traceback')
 
 
+class StepFailed(ValueError):
+    """A step's tool stopped with its own one-line ``error:`` (passed on as it is)."""
+
+
 def run_logged(args, title: str, env: dict, verbose: bool = False) -> float:
     """Run ``python args`` from the repo, echoing its progress lines (every line with
-    ``verbose``); on failure print the end of its output.  Returns seconds."""
+    ``verbose``); on failure pass on the tool's one ``error:`` line (exit status 2 through
+    ``run_cli``), or print the end of its output.  Returns seconds."""
     print(f'\n=== {title}\n$ python {" ".join(args)}', flush=True)
     start = time.time()
     tail = collections.deque(maxlen=40)
@@ -81,6 +92,9 @@ def run_logged(args, title: str, env: dict, verbose: bool = False) -> float:
             if verbose or SHOWN.search(line):
                 print('  ' + line.rstrip(), flush=True)
     if proc.returncode != 0:
+        said = [line.strip() for line in tail if line.startswith('error: ')]
+        if said:  # e.g. a full disk while training: the tool already said it in one line
+            raise StepFailed(f'{said[-1][len("error: "):]} (step: {title})')
         sys.stderr.write(''.join(tail))
         raise SystemExit(f'error: "{title}" failed with exit code {proc.returncode}')
     return time.time() - start

@@ -12,6 +12,8 @@ from typing import List, Optional, Sequence
 
 from levit_mm.fileio import write_text_atomic
 
+from .cli import check_output_file
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS_DIR = osp.join(REPO, 'docs', 'results')
 #: CPU features that decide which kernels run (int8 dot products, bf16, vector width)
@@ -21,10 +23,18 @@ PACKAGES = ('torch', 'mmengine', 'mmpretrain', 'mmcv', 'mmdet', 'mmsegmentation'
             'transformers', 'onnxruntime', 'numpy')
 
 
+class _OutputFile(argparse.Action):
+    """Store the path once it is known to be writable, so that a read-only or full
+    location fails when the command line is read, not after the measurements."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, check_output_file(values))
+
+
 def add_results_arg(parser: argparse.ArgumentParser, name: str) -> None:
     """``--results PATH``: also write the printed tables to a results file (the README's
     figures come from ``docs/results/<name>.md``)."""
-    parser.add_argument('--results', metavar='PATH', nargs='?',
+    parser.add_argument('--results', metavar='PATH', nargs='?', action=_OutputFile,
                         const=osp.join(RESULTS_DIR, f'{name}.md'),
                         help='write the tables to a results file with the command, commit, '
                         f'date and machine at its top (default PATH: docs/results/{name}.md)')

@@ -113,3 +113,77 @@ def test_train_amp_flag_keeps_agc():
     assert cfg.optim_wrapper.type == 'AmpAGCOptimWrapper'
     assert cfg.optim_wrapper.clip_grad.type == 'agc'
     assert OPTIM_WRAPPERS.get('AmpAGCOptimWrapper') is not None
+
+
+# ---------------------------------------------------------------------------------------
+# AMP: AmpAGCOptimWrapper (what `--amp` selects with the recipe), through the loss scaler
+
+
+def amp_agc_wrapper(params, monkeypatch, init_scale=2.**12):
+    """``AmpAGCOptimWrapper`` on the CPU: mmengine refuses to build it without a GPU, and
+    its CUDA ``GradScaler`` disables itself there, so the check is waived and the scaler
+    is PyTorch's own ``GradScaler`` for CPU tensors (same class, same unscale/skip logic)."""
+    import mmengine.optim.optimizer.amp_optimizer_wrapper as amp
+    from levit_mm.engine.agc import AmpAGCOptimWrapper
+    monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type='AmpAGCOptimWrapper', clip_grad=dict(type='agc', clip_factor=0.01),
+        optimizer=torch.optim.SGD(params, lr=0.1)))
+    assert isinstance(wrapper, AmpAGCOptimWrapper)
+    wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=init_scale)
+    return wrapper
+
+
+def spy_on_clipping(wrapper):
+    """Record the gradients the clipping function receives (before it clips them)."""
+    seen = []
+    clip = wrapper.clip_func
+
+    def recording(params, **kwargs):
+        params = list(params)
+        seen.append([p.grad.clone() for p in params])
+        return clip(params, **kwargs)
+
+    wrapper.clip_func = recording
+    return seen
+
+
+def test_amp_unscales_then_clips_like_fp32_agc(monkeypatch):
+    fp32_model, amp_model = tiny_levit(), tiny_levit()
+    amp_model.load_state_dict(fp32_model.state_dict())
+    fp32 = OPTIM_WRAPPERS.build(dict(
+        type='AGCOptimWrapper', clip_grad=dict(type='agc', clip_factor=0.01),
+        optimizer=torch.optim.SGD(fp32_model.parameters(), lr=0.1)))
+    amp = amp_agc_wrapper(amp_model.parameters(), monkeypatch)
+    fp32_seen, amp_seen = spy_on_clipping(fp32), spy_on_clipping(amp)
+    for model, wrapper in ((fp32_model, fp32), (amp_model, amp)):
+        torch.manual_seed(0)
+        model.train()
+        out = model(torch.randn(4, 3, 64, 64), mode='tensor')
+        wrapper.update_params(out.square().mean() * 1e3)
+    # the loss scale (a power of two) is exact in fp32, so the unscaled gradients are the
+    # fp32 ones bit for bit, and so are the clipped updates
+    assert len(fp32_seen) == len(amp_seen) == 1
+    for got, want in zip(amp_seen[0], fp32_seen[0]):
+        assert torch.equal(got, want)
+    for p, q in zip(amp_model.parameters(), fp32_model.parameters()):
+        assert torch.equal(p, q)
+    assert amp.message_hub.get_scalar('train/agc_clipped_units').current() > 0
+    assert amp.loss_scaler.get_scale() == 2.**12  # finite: no back-off
+
+
+@pytest.mark.parametrize('bad', [float('inf'), float('nan')])
+def test_amp_skips_the_step_on_non_finite_gradients(bad, monkeypatch):
+    model = tiny_levit()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrapper = amp_agc_wrapper(model.parameters(), monkeypatch)
+    model.train()
+    out = model(torch.randn(4, 3, 64, 64), mode='tensor')
+    wrapper.backward(out.square().mean())
+    next(model.parameters()).grad.view(-1)[0] = bad
+    wrapper.step()
+    after = model.state_dict()
+    params = {n for n, _ in model.named_parameters()}
+    for name in params:
+        assert torch.equal(after[name], before[name]), name
+    assert wrapper.loss_scaler.get_scale() == 2.**11  # backed off by the growth factor

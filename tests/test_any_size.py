@@ -1,5 +1,5 @@
 """LeViT at any input size: exact at 224, right shapes elsewhere, biases that are the
-interpolated learned table, caches that never go stale, gradients at non-square sizes."""
+interpolated learned table, biases that never go stale, gradients at non-square sizes."""
 import copy
 import itertools
 import math
@@ -12,8 +12,7 @@ from mmpretrain.models.backbones.levit import LeViT as MMPretrainLeViT
 
 import levit_mm
 from levit_mm.attention_bias import attention_bias, subsampled_size
-from levit_mm.backbones.layers import (MAX_CACHED_BIAS_BYTES, Attention, AttentionSubsample,
-                                       BiasedAttentionBase)
+from levit_mm.backbones.layers import Attention, AttentionSubsample, BiasedAttentionBase
 
 
 def bias_blocks(model):
@@ -177,14 +176,13 @@ def assert_same(a, b):
         torch.testing.assert_close(x, y, atol=0, rtol=0)
 
 
-def test_cache_follows_dtype_mode_load_and_optimizer(model_128s):
+def test_bias_follows_dtype_mode_load_and_optimizer(model_128s):
     model = copy.deepcopy(model_128s)
     model.out_indices = [0, 1, 2]
     model.with_stem_out = False
     x = torch.randn(1, 3, 64, 272)  # 4x17 tokens: columns beyond the trained 14
     with torch.no_grad():
-        model(x)  # fill the caches
-    assert all(len(b._bias_cache) > 0 for b in bias_blocks(model))
+        model(x)  # a first inference call, whose biases the next ones may reuse
 
     # .to(dtype): biases follow the new dtype
     model.double()
@@ -193,7 +191,10 @@ def test_cache_follows_dtype_mode_load_and_optimizer(model_128s):
     assert out[0].dtype == torch.float64
     assert_same(out, fresh_output(model, x.double()))
     for block in bias_blocks(model):
-        assert all(b.dtype == torch.float64 for b in block._bias_cache.values())
+        keys = block.trained_resolution
+        with torch.no_grad():
+            bias = block.attention_bias(subsampled_size(keys, block.stride), keys)
+        assert bias.dtype == torch.float64
     model.float()
 
     # an optimizer step in training mode, then eval again
@@ -230,16 +231,22 @@ def test_cache_follows_dtype_mode_load_and_optimizer(model_128s):
     model.eval()
 
 
-def test_cache_is_bounded_and_drops_stale_entries(model_128s):
+def test_reused_bias_follows_data_writes_and_holds_one_grid(model_128s):
+    """Inference reuses a block's last bias only while its table holds the same values:
+    a write through ``.data`` (no version bump) with no mode switch is seen at once; and a
+    block holds the bias of one grid at most, whatever sizes it has seen."""
     block = copy.deepcopy(bias_blocks(model_128s)[0])
+    table = block.attention_biases
     with torch.no_grad():
         for n in range(4, 40, 3):
             block.attention_bias((n, n), (n, n))
-        total = sum(b.numel() * b.element_size() for b in block._bias_cache.values())
-        assert total <= MAX_CACHED_BIAS_BYTES
-        block.attention_biases.add_(1)
-        block.attention_bias((5, 5), (5, 5))
-    assert list(block._bias_cache) == [((5, 5), (5, 5), torch.float32)]
+        first = block.attention_bias((5, 5), (5, 5)).clone()
+        table.data.copy_(torch.randn_like(table))
+        second = block.attention_bias((5, 5), (5, 5))
+        expected = attention_bias(table.detach(), block.trained_resolution, (5, 5), (5, 5))
+        assert torch.equal(second, expected) and not torch.equal(first, second)
+    grid, _, held = block._last_bias  # the one grid held: the last one
+    assert grid == ((5, 5), (5, 5)) and held is second
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """``save_best`` through AtomicCheckpointHook: the previous best checkpoint is removed only
 after the new one is complete, so a failure while writing never leaves no best at all."""
+import errno
 import os.path as osp
 
 import pytest
 from mmengine.logging import MessageHub, MMLogger
 
 from levit_mm.engine.atomic_checkpoint import AtomicCheckpointHook
+from levit_mm.fileio import OutputWriteError
 
 COMPLETE = b'a complete checkpoint'
 
@@ -25,7 +27,7 @@ class FakeRunner:
         with open(osp.join(out_dir, filename), 'wb') as f:
             f.write(COMPLETE[:5])
             if self.fail:
-                raise OSError('No space left on device')
+                raise OSError(errno.ENOSPC, 'No space left on device')
             f.write(COMPLETE[5:])
 
 
@@ -61,11 +63,11 @@ def test_failed_save_keeps_previous_best(tmp_path):
     hook, runner = make(tmp_path, 'best-fail')
     validate(hook, runner, 2, 0.5)
     runner.fail = True
-    with pytest.raises(OSError, match='No space left'):
+    with pytest.raises(OutputWriteError) as failure:
         validate(hook, runner, 4, 0.7)
+    # named after the checkpoint it was writing, not its partial file
+    assert failure.value.errno == errno.ENOSPC
+    assert failure.value.filename == str(tmp_path / 'best_acc_iter_4.pth')
     assert read(tmp_path / 'best_acc_iter_2.pth') == COMPLETE
-    assert not (tmp_path / 'best_acc_iter_4.pth').exists()
-    # The half-written file is only ever a .partial, removed when training starts again.
-    assert (tmp_path / 'best_acc_iter_4.pth.partial').exists()
-    hook.before_train(runner)
+    # the half-written .partial is removed at once (a full disk stays no fuller)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['best_acc_iter_2.pth']

@@ -62,7 +62,7 @@ def test_chunked_equals_whole(kind, hw, train, monkeypatch):
         assert_close(got, want)
     for name, grad in whole[2].items():
         assert_close(chunked[2][name], grad, name)
-    with torch.no_grad():  # inference: the cached bias is sliced per chunk
+    with torch.no_grad():  # inference: each chunk builds its rows of the bias
         torch.testing.assert_close(block(x), whole[0], atol=1e-5, rtol=1e-5)
 
 

@@ -14,6 +14,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.structures import PixelData
 from mmengine.utils import import_modules_from_strings
 
+from levit_mm.backbones.layers import residual_branch_norms
+
 DET = f'{REPO}/configs/mmdet'
 SEG = f'{REPO}/configs/mmseg'
 DET_CONFIGS = {
@@ -53,12 +55,23 @@ def load_config(path, checkpoint=None):
     return cfg
 
 
+def init_weights(model, checkpoint=None):
+    """``model.init_weights()``; without a checkpoint the random backbone stands in for a
+    pretrained one, so no residual branch stays at the official init's zero BN weight
+    (which would leave those blocks' attention biases without gradient in one step)."""
+    model.init_weights()
+    if checkpoint is None:
+        with torch.no_grad():
+            for norm in residual_branch_norms(model.backbone):
+                norm.weight.fill_(1.)
+
+
 def build_detector(path, checkpoint=None):
     init_default_scope('mmdet')
     from mmdet.registry import MODELS
     cfg = load_config(path, checkpoint)
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    init_weights(model, checkpoint)
     return cfg, model
 
 
@@ -163,7 +176,7 @@ def test_segmentor_trains_and_predicts():
     cfg.model.data_preprocessor.size = PADDED_HW
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    init_weights(model)
     assert type(model.backbone).__module__ == 'levit_mm.backbones.levit'
 
     g = torch.Generator().manual_seed(0)

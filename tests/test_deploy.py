@@ -12,6 +12,7 @@ from conftest import ARCHS, EMBED_OUT, randomize_, run_py
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
+import levit_mm
 from levit_mm.backbones.layers import biased_attention
 from levit_mm.deploy import DeployConversionError, fold_state_dict, switch_to_deploy
 from levit_mm.heads import LeViTClsHead
@@ -221,10 +222,9 @@ def test_bf16_and_int8_paths_agree_with_fp32(deployed_128s):
 
 def test_static_onnx_export_holds_constant_biases(deployed_128s, tmp_path):
     """A fixed-shape export stores each finished bias; a dynamic one builds it from the
-    input size.  Both match PyTorch, and neither leaves traced sizes in the bias cache."""
+    input size.  Both match PyTorch, and neither leaves anything traced in the model."""
     pytest.importorskip('onnxruntime')
     import onnx
-    from levit_mm.backbones.layers import BiasedAttentionBase
     from levit_mm.deploy import LogitsWrapper
     from levit_mm.deploy.onnx import export_onnx, ort_runner, ort_session
     model = LogitsWrapper(deployed_128s).eval()
@@ -239,10 +239,8 @@ def test_static_onnx_export_holds_constant_biases(deployed_128s, tmp_path):
         assert (got - expected).abs().max().item() <= DEPLOY_ATOL
     assert not ops[False] & {'Range', 'Abs'}, ops[False]
     assert {'Range', 'Abs'} <= ops[True]
-    for module in model.modules():
-        if isinstance(module, BiasedAttentionBase):
-            for q_size, k_size, _ in module._bias_cache:
-                assert all(type(s) is int for s in q_size + k_size)
+    with torch.no_grad():  # the traces left nothing behind in the eager model
+        assert torch.equal(model(x), expected)
 
 
 @pytest.mark.slow
@@ -256,3 +254,25 @@ def test_compiled_inference_matches_eager(deployed_128s):
     with torch.inference_mode():
         expected, got = eager(x), compiled(x)
     assert (got - expected).abs().max().item() <= DEPLOY_ATOL
+
+
+@pytest.mark.slow  # compiles
+def test_compiled_inference_holds_weights_and_biases_as_constants():
+    """The compiled graph reads frozen weights, each attention bias folded into one
+    constant (no gather left in it), and gives the eager output."""
+    from torch._inductor.utils import run_and_get_code
+
+    from levit_mm.deploy import compile_for_inference
+    torch._dynamo.reset()
+    tiny = dict(embed_dims=[32, 48], num_heads=[2, 3], depths=[1, 1], key_dims=[8, 8])
+    model = randomize_(levit_mm.LeViT(tiny, img_size=64, out_indices=(1, )), seed=1)
+    model.eval().switch_to_deploy()
+    x = images(2, 3, 64, 64, seed=2)
+    with torch.inference_mode():
+        expected = model(x)[0]
+        (got, ), code = run_and_get_code(compile_for_inference(model), x)
+    code = '\n'.join(code)
+    assert '_frozen_param' in code
+    kernels = [line.split('=')[0] for line in code.splitlines() if 'async_compile.' in line]
+    assert kernels and not [k for k in kernels if 'index' in k]  # no bias gather left
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
         "train_dataloader['sampler'] = dict(type='RepeatAugSampler', num_repeats=3, "
         "shuffle=True)\n"
         "custom_hooks = [dict(type='RNGStateHook'), "
-        f"dict(type='LeViTEMAHook', momentum={MOMENTUM}, update_buffers=True, "
+        f"dict(type='EMAHook', momentum={MOMENTUM}, update_buffers=True, "
         "evaluate_on_origin=True), dict(type='RankProbeHook'), "
         "dict(type='RawWeightsProbeHook')]"))
     work = root / 'work'

@@ -37,8 +37,10 @@ def test_hard_loss_by_hand():
     assert got.item() == pytest.approx(expected, rel=1e-10)
 
 
-@pytest.mark.parametrize('tau', [1.0, 3.0])
+@pytest.mark.parametrize('tau', [1.0, 3.0, 0.5])
 def test_soft_loss_by_hand(tau):
+    """DeiT's ``losses.py``: the KL summed over the batch and the classes, times tau^2,
+    divided by batch x classes (``outputs_kd.numel()``)."""
     log_p_s = np_log_softmax(STUDENT_LOGITS / tau)
     log_p_t = np_log_softmax(TEACHER_LOGITS / tau)
     kl = 0.0
@@ -46,7 +48,7 @@ def test_soft_loss_by_hand(tau):
         for c in range(STUDENT_LOGITS.shape[1]):
             p_t = np.exp(log_p_t[i, c])
             kl += p_t * (log_p_t[i, c] - log_p_s[i, c])
-    expected = kl / len(STUDENT_LOGITS) * tau * tau
+    expected = kl * tau * tau / STUDENT_LOGITS.size
     got = soft_distillation_loss(torch.tensor(STUDENT_LOGITS), torch.tensor(TEACHER_LOGITS),
                                  tau)
     assert got.item() == pytest.approx(expected, rel=1e-10)
@@ -91,7 +93,7 @@ def test_head_mixes_label_and_teacher_losses(distill_type):
         expected = ce(dist, [1, 2, 3])
     elif distill_type == 'soft':
         lp_s, lp_t = np_log_softmax(dist / 2), np_log_softmax(TEACHER_LOGITS / 2)
-        expected = (np.exp(lp_t) * (lp_t - lp_s)).sum() / 3 * 4
+        expected = (np.exp(lp_t) * (lp_t - lp_s)).sum() * 4 / (3 * 4)  # tau^2 / (N x C)
     else:  # no distillation: the second head learns the labels too
         expected = ce(dist, labels)
     assert losses['loss_dist'].item() == pytest.approx(0.3 * expected, rel=1e-9)

@@ -1,6 +1,7 @@
 """The weight EMA of the official recipe (timm ``ModelEma``, decay 0.99996, updated after
 every iteration, BatchNorm statistics included) through mmpretrain's EMAHook: what the
-checkpoint holds, what validation and ``pretrained=`` see, and the bias cache across swaps."""
+checkpoint holds, what validation and ``pretrained=`` see, and the attention biases across
+swaps."""
 import glob
 import json
 import os.path as osp
@@ -14,7 +15,7 @@ from mmengine.dataset import pseudo_collate
 from mmpretrain.registry import DATASETS, MODELS
 from tiny_training import TINY_ARCH, write_config, write_image_folders
 
-from levit_mm.engine.ema import LeViTEMAHook
+from mmpretrain.engine.hooks import EMAHook
 
 TESTS = osp.dirname(osp.abspath(__file__))
 MOMENTUM = 0.25  # far larger than the recipe's 4e-5, so that 4 steps move the EMA visibly
@@ -24,7 +25,7 @@ ITERS = 4
 def ema_recipe(momentum=MOMENTUM, probe=True) -> str:
     """Config lines: AGC, EMA evaluated beside the raw weights, and a raw-weight probe."""
     hooks = ("dict(type='RNGStateHook'), "
-             f"dict(type='LeViTEMAHook', momentum={momentum}, update_buffers=True, "
+             f"dict(type='EMAHook', momentum={momentum}, update_buffers=True, "
              "evaluate_on_origin=True)")
     if probe:
         hooks += ", dict(type='RawWeightsProbeHook')"
@@ -134,13 +135,15 @@ def tiny_levit():
                   loss=dict(type='CrossEntropyLoss'))))
 
 
-def test_swaps_reach_the_attention_bias_cache():
-    """Evaluating the EMA weights swaps them into the model in place; LeViT's cached bias
-    tensors must follow (mmengine's own swap, through ``.data``, left them stale)."""
+def test_validation_on_ema_weights_equals_a_fresh_model_with_them():
+    """mmpretrain's stock EMAHook swaps the EMA weights in through ``param.data`` (no
+    version bump) for validation, with no mode switch in between here; the logits are
+    those of a fresh model loaded with the EMA weights, and the raw ones come back after."""
     torch.manual_seed(0)
     model = tiny_levit().eval()
-    hook = LeViTEMAHook(momentum=0.5, update_buffers=True)
-    hook.before_run(SimpleNamespace(model=model))
+    hook = EMAHook(momentum=0.5, update_buffers=True)
+    runner = SimpleNamespace(model=model)
+    hook.before_run(runner)
     for _ in range(2):  # "training": the raw weights move away from their average
         with torch.no_grad():
             for p in model.parameters():
@@ -156,12 +159,13 @@ def test_swaps_reach_the_attention_bias_cache():
         other.load_state_dict(state)
         return other(x, mode='tensor')
 
-    with torch.no_grad():
-        raw_out = model(x, mode='tensor')  # fills the bias caches from the raw tables
-        torch.testing.assert_close(raw_out, fresh(raw_state))
-        hook._swap_ema_parameters()
-        ema_out = model(x, mode='tensor')
-        torch.testing.assert_close(ema_out, fresh(ema_state))
-        assert not torch.allclose(ema_out, raw_out, atol=1e-3)
-        hook._swap_ema_parameters()
-        torch.testing.assert_close(model(x, mode='tensor'), raw_out)
+    for context in (torch.no_grad, torch.inference_mode):
+        with context():
+            raw_out = model(x, mode='tensor')
+            torch.testing.assert_close(raw_out, fresh(raw_state), atol=0, rtol=0)
+            hook.before_val_epoch(runner)
+            ema_out = model(x, mode='tensor')
+            torch.testing.assert_close(ema_out, fresh(ema_state), atol=0, rtol=0)
+            assert not torch.allclose(ema_out, raw_out, atol=1e-3)
+            hook.after_val_epoch(runner)
+            torch.testing.assert_close(model(x, mode='tensor'), raw_out, atol=0, rtol=0)

@@ -129,7 +129,7 @@ def test_schedule_warmup_cosine_min_lr_epochs(cfg):
 
 def test_ema(cfg):
     (ema, ) = [h for h in cfg.custom_hooks if 'EMAHook' in h['type']]
-    assert ema['type'] == 'LeViTEMAHook'
+    assert ema['type'] == 'EMAHook'
     assert 1 - ema['momentum'] == pytest.approx(EMA_DECAY, abs=1e-12)
     assert ema.get('interval', 1) == 1  # timm ModelEma.update after every step
     assert ema['update_buffers']  # ModelEma averages the whole state_dict (BN stats too)
@@ -217,7 +217,7 @@ def test_finetune_and_digits_configs_use_the_same_components(name, sampler):
     cfg = Config.fromfile(f'{REPO}/configs/levit/{name}')
     assert cfg.optim_wrapper.type == 'AGCOptimWrapper'
     assert cfg.optim_wrapper.clip_grad.clip_factor == AGC_CLIP
-    (ema, ) = [h for h in cfg.custom_hooks if h['type'] == 'LeViTEMAHook']
+    (ema, ) = [h for h in cfg.custom_hooks if h['type'] == 'EMAHook']
     assert ema['update_buffers'] and ema['evaluate_on_origin']
     assert ema['momentum'] > 1 - EMA_DECAY  # a horizon shorter than ImageNet's, for a short run
     assert any(h['type'] == 'RNGStateHook' for h in cfg.custom_hooks)

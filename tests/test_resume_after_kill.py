@@ -20,7 +20,7 @@ RECIPE = ("optim_wrapper.update(type='AGCOptimWrapper', "
           "clip_grad=dict(type='agc', clip_factor=0.01))\n"
           "train_dataloader['sampler'] = dict(type='RepeatAugSampler', num_repeats=3, "
           "shuffle=True)\n")
-HOOKS = ("dict(type='RNGStateHook'), dict(type='LeViTEMAHook', momentum=0.25, "
+HOOKS = ("dict(type='RNGStateHook'), dict(type='EMAHook', momentum=0.25, "
          "update_buffers=True, evaluate_on_origin=True)")
 
 

@@ -22,7 +22,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 from levit_tools.dense_study.runs import ALL_RUNS, RUNS  # noqa: E402
 from levit_tools.results import add_results_arg, report  # noqa: E402
 
@@ -130,6 +130,7 @@ def report_lines(rows, classifiers, meta_line: str) -> list:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
+    check_output_dir(args.work_dir)
     start = time.time()
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)

@@ -22,7 +22,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)  # this checkout's levit_mm and levit_tools, as in tools/train.py
 
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 from levit_tools.digits import (BASELINE_CFG, STUDENT_CFG, TEACHER_CFG,  # noqa: E402
                                 export_weights, final_val_top1, last_checkpoint, run_logged,
                                 train, write_digits_folder)
@@ -84,6 +84,7 @@ def classify_held_out(cfg: str, checkpoint: str, data: str, count: int) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.work_dir)
     start = time.time()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     work = osp.abspath(args.work_dir)

@@ -1,7 +1,10 @@
 """Evaluate a checkpoint with mmengine's Runner (levit_mm registered).
 
     python tools/test.py configs/levit/levit-256_8xb256_in1k.py CKPT
-prints ``accuracy/top1`` and ``accuracy/top5``.
+prints ``accuracy/top1`` and ``accuracy/top5``.  An unreadable image stops it with one line
+naming the file and how many images were done; ``--skip-bad-images`` leaves such images out
+and adds ``images/evaluated`` and ``images/skipped`` to the metrics.  ``--out`` is written
+atomically; it and the work dir are checked for writing before the run.
 """
 import argparse
 import os.path as osp
@@ -9,15 +12,15 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.convert import load_checkpoint_strict  # noqa: E402
-from levit_tools.cli import (  # noqa: E402
-    add_launcher_args, load_run_config, parse_runner_args, run_cli, set_work_dir)
+from levit_mm.fileio import atomic_output  # noqa: E402
+from levit_tools.cli import (check_output_file, load_run_config, parse_runner_args,  # noqa: E402
+                             run_cli, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -30,9 +33,6 @@ def parse_args(argv=None):
     parser.add_argument('--out-item', choices=['metrics', 'pred'], default='metrics')
     parser.add_argument('--batch-size', type=int, help='override the test batch size')
     parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    add_launcher_args(parser)
     return parse_runner_args(parser, argv)
 
 
@@ -40,6 +40,11 @@ def merge_args(cfg, args):
     set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.launcher = args.launcher
+    # A checkpoint trained with EMA holds the EMA weights in `state_dict`, which is what is
+    # loaded here; an EMAHook would swap in a copy of those same weights and, with
+    # `evaluate_on_origin`, test them a second time under the raw weights' name.
+    cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                        if 'EMAHook' not in str(hook.get('type'))]
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size
     if args.amp:
@@ -48,7 +53,7 @@ def merge_args(cfg, args):
         if args.out_item == 'pred':
             cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
                 cfg.test_evaluator, dict) else list(cfg.test_evaluator)
-            cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+            cfg.test_evaluator.append(dict(type='AtomicDumpResults', out_file_path=args.out))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     return cfg
@@ -56,6 +61,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_file(args.out)
     cfg = load_run_config(args, merge_args)
     # Loaded here rather than by the Runner (which only warns about tensors that do not
     # fit and would then report the accuracy of a half-random model).
@@ -63,12 +69,15 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_checkpoint_strict(model, checkpoint)
+    runner.logger.info('Testing the loaded weights (a checkpoint trained with EMA holds the '
+                       'EMA weights in its state_dict).')
     metrics = runner.test()
     if not is_main_process():  # every rank holds the gathered metrics; report them once
         return metrics
     if args.out is not None and args.out_item == 'metrics':
         from mmengine.fileio import dump
-        dump(metrics, args.out)
+        with atomic_output(args.out, osp.splitext(args.out)[1]) as tmp:
+            dump(metrics, tmp)
     for name, value in metrics.items():
         print(f'{name}: {value:.4f}' if isinstance(value, float) else f'{name}: {value}')
     return metrics

@@ -1,6 +1,11 @@
 """Train a classifier with mmengine's Runner (levit_mm registered).
 
     python tools/train.py configs/levit/levit-128s_8xb256_in1k.py --work-dir work_dirs/x
+
+The work dir is checked for writing before anything else; an unreadable image stops the
+run with one line naming it (``--skip-bad-images``: a warning, and another image instead);
+a checkpoint that cannot be written (disk full, quota) ends it with one line, the previous
+checkpoint intact.
 """
 import argparse
 import os.path as osp
@@ -8,13 +13,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.convert import mmengine_checkpoint_globals  # noqa: E402
-from levit_tools.cli import (  # noqa: E402
-    add_launcher_args, load_run_config, parse_runner_args, run_cli, set_work_dir)
+from levit_tools.cli import load_run_config, parse_runner_args, run_cli, set_work_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,10 +37,7 @@ def parse_args(argv=None):
                         help='scale the lr by the real batch size (auto_scale_lr)')
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_epochs=3')
-    add_launcher_args(parser)
-    return parse_runner_args(parser, argv)
+    return parse_runner_args(parser, argv, 'override config entries, e.g. train_cfg.max_epochs=3')
 
 
 def merge_args(cfg, args):

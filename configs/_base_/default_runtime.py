@@ -3,7 +3,8 @@ _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['levit_mm'], allow_failed_imports=False)
 
-# Checkpoints that a kill cannot corrupt, and random states saved with them for exact resume
-# (levit_mm/engine). Same options as mmengine's CheckpointHook.
+# Checkpoints that a kill cannot corrupt, random states saved with them for exact resume, and
+# `load_from` a bare timm/official/HF state dict with an EMA hook on (levit_mm/engine). Same
+# options as mmengine's CheckpointHook.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-custom_hooks = [dict(type='RNGStateHook')]
+custom_hooks = [dict(type='RNGStateHook'), dict(type='PlainCheckpointHook')]

@@ -5,9 +5,8 @@
 # them) and the raw ones in `ema_state_dict`; validation reports both (`*_origin`: raw).
 _base_ = './default_runtime.py'
 
-custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=4e-5, update_buffers=True, evaluate_on_origin=True),
+custom_hooks = _base_.custom_hooks + [
+    dict(type='EMAHook', momentum=4e-5, update_buffers=True, evaluate_on_origin=True),
 ]
 # The official seed (its sampler shuffles with the epoch alone); a fixed seed also keeps the
 # sampler's order across `--resume`.

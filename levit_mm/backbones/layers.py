@@ -10,7 +10,7 @@ the tensor itself, which is what lets the model run at any input size.
 """
 import contextlib
 import contextvars
-from typing import Dict, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -21,10 +21,6 @@ from ..arch import stem_channels
 from ..attention_bias import Size2, attention_bias, subsampled_size, table_index, to_2tuple
 from ..folding import bn_module_scale_shift, fold_bn_after
 
-#: Per-block budget for cached bias tensors.  A 224 model needs well under 1 MiB per block;
-#: one 800x1333 grid of LeViT-256's first stage needs 282 MB, which is rebuilt per call
-#: (one pass writing it, cheaper than the attention that reads it) rather than held.
-MAX_CACHED_BIAS_BYTES = 128 * 2**20
 #: Query/key pairs per sample and head above which attention runs in query-row chunks
 #: (16 MiB of fp32 scores: a 45x45 grid, stage 0 of a 720x720 input, still runs whole).
 ATTENTION_CHUNK_PAIRS = 2**22
@@ -196,6 +192,17 @@ class MLP(nn.Sequential):
         self.linear2 = pointwise(hidden, embed_dim)
 
 
+def residual_branch_norms(module: nn.Module) -> List[nn.Module]:
+    """The BatchNorms that close a residual branch, which the official initialisation
+    (``Linear_BN(..., bn_weight_init=0)``) starts at weight 0 so each block starts as the
+    identity: the output projection of every :class:`Attention` and the second layer of
+    every :class:`MLP`.  Not the shrinking attention's projection: no residual adds it.
+    Folded (deploy-form) layers have none."""
+    ends = [m.proj[-1] for m in module.modules() if isinstance(m, Attention)]
+    ends += [m.linear2 for m in module.modules() if isinstance(m, MLP)]
+    return [end.bn for end in ends if hasattr(end, 'bn')]
+
+
 class Subsample(nn.Module):
     """Keep every ``stride``-th token of a ``(B, H, W, C)`` grid (or, with
     ``channels_last=False``, a ``(B, C, H, W)`` map), in both directions."""
@@ -247,22 +254,17 @@ def chunk_rows(q_size: Size2, num_keys: int, batch_heads: int = 1) -> Optional[i
 
 
 class BiasedAttentionBase(nn.Module):
-    """Owns the learned bias table, its derived per-grid bias tensors, and the attention
-    over a query/key grid pair.
+    """Owns the learned bias table and the attention over a query/key grid pair.
 
-    The table ``attention_biases`` (heads x trained offsets) is the only saved state.  Bias
-    tensors for a grid are derived:
-
-    * at the trained grid with autograd on (training), or while compiling, the bias is one
-      gather of the table with ``bias_idxs``, a non-saved buffer (it moves with the module,
-      and a compiled graph reads it as a constant);
-    * at other grids with autograd on, it is built from the table (the table gets
-      gradients through either);
-    * otherwise (inference) it is cached per grid and dtype, and the cache is emptied
-      whenever the table's identity, device, storage or version counter changes, and on
-      ``train()``/``eval()``, so ``.to()``, ``.half()``, loading a checkpoint, an optimizer
-      step or an EMA swap (``param.data`` writes, which bump no version) never leave a
-      stale tensor behind.
+    The table ``attention_biases`` (heads x trained offsets) is the only state.  The
+    ``(heads, N_q, N_k)`` bias for a grid is derived from it on every call
+    (:meth:`attention_bias`), so it follows the table whatever changes it (an optimizer
+    step, a load, ``.to()``, an EMA swap through ``param.data``): at the trained grid it is
+    one gather with ``bias_idxs`` (a non-saved buffer that moves with the module; a graph
+    compiled with frozen weights folds the gather into a constant), at other grids it is
+    built by :func:`~levit_mm.attention_bias.attention_bias`.  The one shortcut is eager
+    CPU inference, which reuses the previous call's bias while the table holds the same
+    values (:meth:`_reused_bias`).
 
     Large grids (dense inputs) are attended in chunks of query rows
     (:func:`chunk_rows`), so no ``N x N`` score map is ever whole in memory; with autograd
@@ -283,61 +285,48 @@ class BiasedAttentionBase(nn.Module):
         self.trained_grids = (subsampled_size(trained, stride), trained)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, trained[0] * trained[1]))
         self.register_buffer('bias_idxs', table_index(trained, stride), persistent=False)
-        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+        # (grid, copy of the table, bias made from that copy) of the last CPU inference call
+        self._last_bias: Optional[Tuple[tuple, torch.Tensor, torch.Tensor]] = None
 
     def attention_bias(self, q_size: Size2, k_size: Size2,
                        dtype: Optional[torch.dtype] = None,
                        q_rows: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype`` (with autograd on:
-        in the table's dtype); ``q_rows`` keeps the queries of those query-grid rows."""
+        """``(heads, N_q, N_k)`` bias for a query/key grid, in ``dtype`` (default: the
+        table's); ``q_rows`` keeps the queries of those query-grid rows."""
         table = self.attention_biases
-        dtype = dtype or table.dtype
-        if torch.jit.is_tracing():
-            if not _CONSTANT_BIAS_WHEN_TRACING.get():
-                # Dynamic-shape export: the graph builds the bias from the traced sizes;
-                # traced sizes must not become cache keys.
-                return attention_bias(table, self.trained_resolution, q_size, k_size,
-                                      self.stride, q_rows).to(dtype)
-            q_size = tuple(int(s) for s in q_size)
-            k_size = tuple(int(s) for s in k_size)
-        compiling = torch.compiler.is_compiling()
-        if compiling and not self.training:
-            # A compiled inference graph reads the finished bias (the table-state check
-            # below would break the graph); like the compiler's frozen weights it is
-            # fixed at compile time, so recompile after changing the table.
-            cached = self._bias_cache.get((q_size, k_size, dtype))
-            if cached is not None:
-                return _rows(cached, q_size, q_rows)
-        if torch.is_grad_enabled() and table.requires_grad or compiling:
-            if q_rows is None and (q_size, k_size) == self.trained_grids:
-                return table[:, self.bias_idxs]
-            return attention_bias(table, self.trained_resolution, q_size, k_size,
+        tracing = torch.jit.is_tracing()
+        if tracing and not _CONSTANT_BIAS_WHEN_TRACING.get():
+            # Dynamic-shape export: the graph builds the bias from the traced sizes.
+            bias = attention_bias(table, self.trained_resolution, q_size, k_size,
                                   self.stride, q_rows)
-        return _rows(self._cached_bias(q_size, k_size, dtype, q_rows), q_size, q_rows)
+        elif q_rows is None and _reuse_allowed(table):
+            bias = self._reused_bias(q_size, k_size)
+        else:
+            if tracing:  # fixed-shape export: plain sizes, so the graph holds a constant
+                q_size, k_size = to_2tuple(q_size), to_2tuple(k_size)
+            bias = self._build_bias(q_size, k_size, q_rows)
+        return bias if dtype is None else bias.to(dtype)
 
-    def _cached_bias(self, q_size: Size2, k_size: Size2, dtype: torch.dtype,
-                     q_rows) -> torch.Tensor:
-        """The whole grid's bias from the cache (built if it fits the budget); a grid too
-        large to cache is built for ``q_rows`` only."""
+    def _build_bias(self, q_size: Size2, k_size: Size2, q_rows=None) -> torch.Tensor:
+        """The bias from the table: one gather at the trained grid, else the general
+        build (resampled where the grid is larger than the trained one)."""
         table = self.attention_biases
-        # Entries made from an older table (optimizer step, load, new device) are dropped
-        # as soon as the table changes, so they never pile up.
-        table_state = (id(table), table.device, table.data_ptr(), table._version)
-        if getattr(self, '_bias_cache_state', None) != table_state:
-            self._bias_cache.clear()
-            self._bias_cache_state = table_state
-        key = (q_size, k_size, dtype)
-        bias = self._bias_cache.get(key)
-        if bias is not None:
-            return bias
-        num_bytes = (table.shape[0] * q_size[0] * q_size[1] * k_size[0] * k_size[1]
-                     * torch.empty((), dtype=dtype).element_size())
-        if q_rows is not None and num_bytes > MAX_CACHED_BIAS_BYTES:
-            return attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
-                                  self.stride, q_rows).to(dtype)
-        bias = attention_bias(table.detach(), self.trained_resolution, q_size, k_size,
-                              self.stride).to(dtype)
-        self._remember_bias(key, bias)
+        if q_rows is None and (q_size, k_size) == self.trained_grids:
+            return table[:, self.bias_idxs]
+        return attention_bias(table, self.trained_resolution, q_size, k_size, self.stride,
+                              q_rows)
+
+    def _reused_bias(self, q_size: Size2, k_size: Size2) -> torch.Tensor:
+        """The last call's bias if it was made for this grid from a table with the same
+        values as now (compared exactly: ~2 us per block at 224, where a 128S gather
+        costs 0.03 to 1 ms per block on one CPU core), else a new one, remembered."""
+        table = self.attention_biases
+        last = self._last_bias
+        if (last is not None and last[0] == (q_size, k_size)
+                and last[1].dtype == table.dtype and torch.equal(last[1], table)):
+            return last[2]
+        bias = self._build_bias(q_size, k_size)
+        self._last_bias = ((q_size, k_size), table.detach().clone(), bias)
         return bias
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_size: Size2,
@@ -346,7 +335,7 @@ class BiasedAttentionBase(nn.Module):
         the score maps would be large."""
         rows = chunk_rows(q_size, k_size[0] * k_size[1], q.shape[0] * q.shape[1])
         if rows is None:
-            return biased_attention(q, k, v, self.attention_bias(q_size, k_size, q.dtype),
+            return biased_attention(q, k, v, self.attention_bias(q_size, k_size),
                                     self.scale)
         recompute = torch.is_grad_enabled() and (
             q.requires_grad or self.attention_biases.requires_grad)
@@ -362,47 +351,27 @@ class BiasedAttentionBase(nn.Module):
         return torch.cat(outs, dim=2)
 
     def _attend_rows(self, q, k, v, q_size, k_size, q_rows):
-        bias = self.attention_bias(q_size, k_size, q.dtype, q_rows)
+        bias = self.attention_bias(q_size, k_size, q_rows=q_rows)
         return biased_attention(q, k, v, bias, self.scale)
-
-    def _remember_bias(self, key: tuple, bias: torch.Tensor):
-        """Keep ``bias`` within the byte budget, evicting the oldest entries first."""
-        size = bias.numel() * bias.element_size()
-        if size > MAX_CACHED_BIAS_BYTES:
-            return
-        cache = self._bias_cache
-        while cache and size + sum(b.numel() * b.element_size()
-                                   for b in cache.values()) > MAX_CACHED_BIAS_BYTES:
-            cache.pop(next(iter(cache)))
-        cache[key] = bias
-
-    def clear_bias_cache(self):
-        self._bias_cache.clear()
-
-    def train(self, mode: bool = True):
-        # Writes through ``param.data`` (mmengine's EMAHook swaps weights that way) bump no
-        # version counter; every validation or test loop switches modes first, so a cache
-        # never outlives one.
-        self.clear_bias_cache()
-        return super().train(mode)
-
-    def _apply(self, fn, *args, **kwargs):
-        self.clear_bias_cache()
-        return super()._apply(fn, *args, **kwargs)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # The official/mmpretrain/timm layouts save the index buffer that gathers the table
         # for one fixed grid.  It is derived data here (any grid works), so it is consumed.
         state_dict.pop(prefix + 'attention_bias_idxs', None)
-        self.clear_bias_cache()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # Our index is not saved either: derive it again, for a module that was built on
+        # the meta device and emptied (``to_empty``) to receive these weights.
+        with torch.no_grad():
+            self.bias_idxs.copy_(table_index(self.trained_resolution, self.stride))
 
 
-def _rows(bias: torch.Tensor, q_size: Size2, q_rows) -> torch.Tensor:
-    """The bias rows of query-grid rows ``q_rows`` (all of them for ``None``)."""
-    if q_rows is None or bias.shape[1] != q_size[0] * q_size[1]:
-        return bias
-    return bias[:, q_rows[0] * q_size[1]:q_rows[1] * q_size[1]]
+def _reuse_allowed(table: torch.Tensor) -> bool:
+    """Whether a bias may come from the previous call: eager CPU inference only.  With
+    autograd on it must be part of the graph; compiled and traced graphs read the table
+    themselves; on an accelerator the value check would wait for the device, and the
+    gather it saves is one kernel there."""
+    return (table.is_cpu and not (torch.is_grad_enabled() and table.requires_grad)
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
 
 
 class Attention(BiasedAttentionBase):

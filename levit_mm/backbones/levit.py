@@ -18,12 +18,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..arch import (ATTN_RATIO, DOWN_ATTN_RATIO, DOWN_STRIDE, MLP_RATIO, arch_name,
                     down_heads, resolve_arch, stage_grids)
-from ..attention_bias import subsampled_size, to_2tuple
-from ..finite import check_finite
+from ..attention_bias import to_2tuple
+from ..finite import check_finite, refuse_non_finite_on_load
 from ..folding import fold_on_load
 from ..forms import check_form, match_form_on_load
-from .layers import (MLP, Attention, AttentionSubsample, BiasedAttentionBase, LinearBN,
-                     PointwiseConvBN, Residual, Stem, fuse_modules)
+from .layers import (MLP, Attention, AttentionSubsample, LinearBN, PointwiseConvBN, Residual,
+                     Stem, fuse_modules, residual_branch_norms)
 
 STEM_INDEX = 'stem'
 #: form -> its pointwise Linear/Conv+BN (which also says where the channel axis is)
@@ -70,6 +70,11 @@ def checkpoint_call(function, *args):
     modules = function.modules if isinstance(function, Layer) else [function]
     return cp.checkpoint(function, *args, use_reentrant=False, context_fn=lambda: (
         contextlib.nullcontext(), _batchnorm_stats_frozen(modules)))
+
+
+def _pretrained(init_cfg) -> bool:
+    cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
+    return any(isinstance(cfg, dict) and cfg.get('type') == 'Pretrained' for cfg in cfgs)
 
 
 def build_levit_stages(spec: dict, img_size, attn_ratio: float, mlp_ratio: float,
@@ -147,7 +152,8 @@ class LeViT(BaseBackbone):
             once.
         deploy (bool): build directly in the folded (deploy) form.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')``.
+            prefix='backbone.')``; without one, :meth:`init_weights` gives the official
+            initialisation.
 
     Cost at large inputs: stage ``i`` attends over all ``N_i = ceil(H/2^(4+i)) *
     ceil(W/2^(4+i))`` tokens, so time and memory grow with ``N_i^2``.  For LeViT-256 at
@@ -162,9 +168,9 @@ class LeViT(BaseBackbone):
       per block);
     * maps are built block by block and freed: measured peak memory grows by about 1.1 GB
       over the model for one image in eval mode (``tools/analysis_tools/benchmark_dense.py``).
-      Bias tensors are cached per block only up to 128 MiB (``MAX_CACHED_BIAS_BYTES``), so
-      the 282 MB stage-0 biases are rebuilt per call (a one-pass separable gather, no
-      ``N^2`` index table) and never pile up across image sizes.
+      Grids this large are attended in chunks of query rows, and each chunk's bias rows
+      are built per call (a one-pass separable gather, no ``N^2`` index table), so the
+      282 MB stage-0 biases are never held whole.
 
     Training at such sizes also keeps the score maps for backward: budget several GB per
     800x1333 image, or train at smaller crops.
@@ -214,7 +220,6 @@ class LeViT(BaseBackbone):
         self.stage_layers = [len(stage) // self.modules_per_layer for stage in self.stages]
         self.num_layers = sum(self.stage_layers)
         self.with_cp = with_cp
-
         self.out_indices = self._parse_out_indices(out_indices)
         self.with_stem_out = STEM_INDEX in self.out_indices
         if not -1 <= frozen_stages <= self.num_stages:
@@ -227,10 +232,26 @@ class LeViT(BaseBackbone):
         self.deploy = False
         if deploy:
             self.switch_to_deploy()
-        # a training-form checkpoint folds as it loads into the deployed form, and the
-        # other form's pointwise weights take this form's shape
-        self.register_load_state_dict_pre_hook(fold_on_load)
-        self.register_load_state_dict_pre_hook(match_form_on_load)
+        # NaN/Inf weights are refused, a training-form checkpoint folds as it loads into the
+        # deployed form, and the other form's pointwise weights take this form's shape
+        for hook in (refuse_non_finite_on_load, fold_on_load, match_form_on_load):
+            self.register_load_state_dict_pre_hook(hook)
+
+    def init_weights(self):
+        """The official initialisation: every BatchNorm that closes a residual branch at
+        weight 0 (:func:`~.layers.residual_branch_norms`), the rest as PyTorch builds it;
+        once, and not under a ``Pretrained`` init_cfg, whose weights load over it (as
+        mmpretrain's ResNet does with ``zero_init_residual``).  A ``Pretrained`` file is
+        read by levit_mm's own init (any LeViT layout, NaN/Inf refused), named rather than
+        imported: :mod:`levit_mm.convert.load_hooks` registers it, above the backbone."""
+        first_time = not self.is_init
+        pretrained = _pretrained(self.init_cfg)
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self.init_cfg = dict(self.init_cfg, type='LeViTPretrained')
+        super().init_weights()
+        if first_time and not pretrained:
+            for norm in residual_branch_norms(self):
+                nn.init.zeros_(norm.weight)
 
     def _parse_out_indices(self, out_indices) -> list:
         if isinstance(out_indices, (int, str)):
@@ -339,18 +360,16 @@ class LeViT(BaseBackbone):
         self.train(self.training)  # frozen stages and norm_eval apply to the new modules
         if self.deploy:
             self._inplace_activations()
-            self.materialise_biases()
         return self
 
     def switch_to_deploy(self):
-        """Fold every Conv+BN and Linear+BN into one layer and materialise the bias
-        tensors for the trained grid; eval-mode outputs are unchanged."""
+        """Fold every Conv+BN and Linear+BN into one layer; eval-mode outputs are
+        unchanged."""
         if self.deploy:
             return
         fuse_modules(self)
         self._inplace_activations()
         self.deploy = True
-        self.materialise_biases()
 
     def _inplace_activations(self):
         for module in self.modules():
@@ -358,16 +377,3 @@ class LeViT(BaseBackbone):
             # nothing else uses: overwrite it rather than allocate.
             if isinstance(module, (nn.Hardswish, nn.SiLU)):
                 module.inplace = True
-
-    @torch.no_grad()
-    def materialise_biases(self):
-        """Fill every block's bias cache for its trained grid (done lazily otherwise)."""
-        for module in self.modules():
-            if isinstance(module, BiasedAttentionBase):
-                keys = module.trained_resolution
-                module.attention_bias(subsampled_size(keys, module.stride), keys)
-
-    def clear_bias_caches(self):
-        for module in self.modules():
-            if isinstance(module, BiasedAttentionBase):
-                module.clear_bias_cache()

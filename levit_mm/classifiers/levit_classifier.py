@@ -1,5 +1,5 @@
 """The LeViT classifier: mmpretrain's ImageClassifier, as the place where LeViT-specific
-model-level behaviour lives (teacher for distillation, foreign checkpoint layouts)."""
+model-level behaviour lives (teacher for distillation, what happens as weights load)."""
 from typing import List, Optional
 
 import torch
@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.structures import DataSample
 
-from ..convert import convert_on_load
+from ..convert import prepare_on_load
 from .teacher import Teacher
 
 
@@ -24,8 +24,9 @@ class LeViTClassifier(ImageClassifier):
 
     def __init__(self, *args, teacher: Optional[dict] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        # official/timm/HF state dicts are converted as they load (init_cfg, load_checkpoint)
-        self.register_load_state_dict_pre_hook(convert_on_load)
+        # every route that loads weights into it: NaN/Inf refused, official/timm/HF layouts
+        # converted, a head of another size refused or left out (levit_mm.convert.load_hooks)
+        self.register_load_state_dict_pre_hook(prepare_on_load)
         self.teacher = self._make_teacher(teacher)
 
     def _make_teacher(self, cfg: Optional[dict]) -> Optional[Teacher]:

@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..convert import mmengine_checkpoint_globals, unwrap_state_dict
+from ..convert import mmengine_checkpoint_globals, prepare_checkpoint, unwrap_state_dict
+from ..finite import check_finite_weights
 
 SOURCES = ('config', 'name', 'model')
 OPTIONS = ('checkpoint', 'input_size')
@@ -55,17 +56,17 @@ def _teacher_model_cfg(cfg: dict):
 def load_teacher_weights(model: nn.Module, checkpoint: str) -> None:
     """Load ``checkpoint`` strictly: a teacher with missing weights is worse than none.
 
-    Read through mmengine's loaders (:mod:`levit_mm.convert.model_loading`), so a file with
-    NaN/Inf weights is refused like any other; a file named in your own config may be an
-    mmengine training checkpoint (message hub included), read as mmengine read it before
-    torch 2.6."""
+    The teacher checks its own file, whatever its model: NaN/Inf weights are refused (they
+    would teach NaN) and a LeViT in a foreign layout is converted.  A file named in your own
+    config may be an mmengine training checkpoint (message hub included), read as mmengine
+    read it before torch 2.6."""
     from mmengine.runner.checkpoint import CheckpointLoader
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Teacher checkpoint not found: {checkpoint}')
     with mmengine_checkpoint_globals():
         raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu',
                                                logger='silent')
-    state = unwrap_state_dict(raw)
+    state = unwrap_state_dict(prepare_checkpoint(raw, checkpoint))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -88,6 +89,7 @@ def build_teacher_model(cfg: dict) -> nn.Module:
         from mmpretrain import get_model
         checkpoint = cfg.get('checkpoint')
         model = get_model(cfg['name'], pretrained=checkpoint if checkpoint else True)
+        check_finite_weights(model.state_dict(), f'Teacher {cfg["name"]!r}')
         return model
     model_cfg = _teacher_model_cfg(cfg)
     model_cfg.pop('teacher', None)  # a teacher never has a teacher of its own

@@ -11,11 +11,13 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
-from ..arch import ARCH_SETTINGS, arch_name, resolve_arch, trained_img_size
+from ..arch import (ARCH_SETTINGS, DOWN_STRIDE, arch_name, resolve_arch, stage_grids,
+                    trained_img_size)
+from ..attention_bias import table_index
 from ..folding import merge_head_pairs
 from .checkpoint_io import CheckpointFormatError, preview_keys, unwrap_state_dict
 from .formats import FORMATS, MMPRETRAIN, Format
-from .layout import BN_COUNTER, BN_LINEAR, LINEAR_BN, Shape, Unit, levit_units
+from .layout import BIAS_TABLE, BN_COUNTER, BN_LINEAR, LINEAR_BN, Shape, Unit, levit_units
 
 #: buffers some layouts save that are derived from the grid (levit_mm rebuilds them)
 DERIVED_SUFFIXES = ('attention_bias_idxs', )
@@ -218,13 +220,27 @@ def _convert(state, arch) -> Tuple['OrderedDict[str, torch.Tensor]', CheckpointI
     return converted, info
 
 
+def mmpretrain_index_buffers(info: CheckpointInfo) -> 'OrderedDict[str, torch.Tensor]':
+    """The ``attention_bias_idxs`` buffers of mmpretrain 1.2.0's own LeViT for ``info``'s
+    variant and grid.  Derived data (levit_mm rebuilds and drops them as it loads), but
+    persistent there: a file without them loads into mmpretrain's LeViT with a warning of
+    missing keys although nothing is missing, so files written for it carry them, as
+    mmpretrain's released ones do."""
+    depths = info.spec['depths']
+    grids = stage_grids(len(depths), info.img_size, info.spec['stem_stride'])
+    buffers: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
+    for unit in levit_units(info.spec, info.img_size, num_classes=None):
+        if unit.kind == BIAS_TABLE:
+            down = unit.role[0] == 'down'
+            stage = unit.role[1]
+            index = table_index(grids[stage - 1] if down else grids[stage],
+                                DOWN_STRIDE if down else 1)
+            buffers[f'{MMPRETRAIN.path(unit.role, depths)}.{DERIVED_SUFFIXES[0]}'] = index
+    return buffers
+
+
 def convert_checkpoint(state_dict: Mapping[str, torch.Tensor],
                        arch: Union[str, dict, None] = None
                        ) -> 'OrderedDict[str, torch.Tensor]':
     """:func:`convert_state_dict` without the detection report."""
     return convert_state_dict(state_dict, arch)[0]
-
-
-__all__ = ['CheckpointFormatError', 'CheckpointInfo', 'DERIVED_SUFFIXES',
-           'convert_checkpoint', 'convert_state_dict', 'detect_checkpoint', 'detect_format',
-           'expected_tensors', 'foreign_to_native', 'is_conv_form', 'normalise_layout']

@@ -1,30 +1,23 @@
-"""Every route that loads weights into a model goes through here.
+"""What levit_mm does to a LeViT checkpoint it reads itself, and the tools' strict loader.
 
-* :func:`prepare_checkpoint` is what happens to a checkpoint right after it is read, once:
-  its weights are refused if any is NaN or infinite, and a LeViT in a foreign layout
-  (official, timm, Hugging Face) is converted to levit_mm's.  It is installed into
-  mmengine's checkpoint loaders (local files, URLs), so ``load_checkpoint``,
-  ``init_cfg=dict(type='Pretrained', ...)`` (with or without a prefix: dense backbones),
-  ``get_model(pretrained=...)``, the Runner's ``load_from``/``--resume`` and the teacher
-  all take foreign files and all refuse diverged ones.
-* :func:`convert_on_load` is the classifier's ``load_state_dict`` pre-hook: a state dict
-  handed over directly is converted too, and one of another variant is refused by name.
-* :func:`load_checkpoint_strict` is the tools' loader: every tensor must fit the model.
+* :func:`prepare_checkpoint`: NaN/Inf weights refused (naming the file), a LeViT in a
+  foreign layout (official, timm, Hugging Face) converted to levit_mm's.  The model-side
+  routes run the same steps in ``load_state_dict`` pre-hooks (:mod:`.load_hooks`);
+  mmengine's checkpoint loaders are not touched, so other models load as mmengine loads them.
+* :func:`load_checkpoint_strict`: the tools' loader (demo, ``tools/test.py``): every tensor
+  must fit the model, and a head with another number of classes is refused in one line.
 """
-import functools
 import os.path as osp
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader, load_from_http, load_from_local
 
-from ..arch import PUBLISHED_ARCHS, same_tensors
-from ..finite import check_finite_weights
+from ..arch import PUBLISHED_ARCHS
+from ..finite import check_finite_weights, describe_source
 from ..forms import pointwise_match
 from .checkpoint_io import (CheckpointFormatError, CheckpointUnavailableError,
                             mmengine_checkpoint_globals, unwrap_state_dict)
-from .converter import (DERIVED_SUFFIXES, detect_checkpoint, foreign_to_native,
-                        normalise_layout)
+from .converter import DERIVED_SUFFIXES, detect_checkpoint, foreign_to_native, normalise_layout
 
 #: How many mismatched keys a checkpoint message lists before summarising the rest.
 MAX_LISTED_KEYS = 12
@@ -53,50 +46,23 @@ def prepare_checkpoint(checkpoint, source: str):
     return dict(state_dict=state, meta=meta)
 
 
-def prepared(loader: Callable) -> Callable:
-    """An mmengine checkpoint loader whose results go through :func:`prepare_checkpoint`."""
-
-    @functools.wraps(loader)  # mmengine logs the loader's name
-    def load(filename, map_location=None, *args, **kwargs):
-        return prepare_checkpoint(loader(filename, map_location, *args, **kwargs), filename)
-
-    return load
-
-
-CheckpointLoader.register_scheme(prefixes='', loader=prepared(load_from_local), force=True)
-CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
-                                 loader=prepared(load_from_http), force=True)
+# ----------------------------------------------------------------------- the head
+def head_classes(head_state: Dict[str, torch.Tensor]) -> Optional[int]:
+    """The number of classes of a classifier head's tensors: the rows of its 2-D weights
+    (LeViT's class and distillation Linears, folded or not; a plain ``fc``); ``None``
+    when it has none or they disagree."""
+    rows = {v.shape[0] for k, v in head_state.items()
+            if k.endswith('weight') and torch.is_tensor(v) and v.dim() == 2}
+    return rows.pop() if len(rows) == 1 else None
 
 
-def convert_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
-                    unexpected_keys, error_msgs) -> None:
-    """Classifier pre-hook: replace, in place, a foreign-layout state dict under ``prefix``
-    by its levit_mm equivalent, and refuse a LeViT of another variant than
-    ``module.backbone.arch`` with a message naming both.  Partial or non-LeViT dicts are
-    left to the usual missing/unexpected-key report."""
-    own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    arch = getattr(getattr(module, 'backbone', None), 'arch', None)
-    if not own or arch is None:
-        return
-    converted = foreign_to_native(own, arch=arch)
-    if converted is None:
-        _refuse_other_variant(own, arch)
-        return
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        del state_dict[key]
-    for key, value in converted[0].items():
-        state_dict[prefix + key] = value
-
-
-def _refuse_other_variant(state: Dict[str, torch.Tensor], arch: dict) -> None:
-    """A complete levit_mm-layout state dict of a known variant must be ``arch``."""
-    state = normalise_layout(state)
-    try:
-        found = detect_checkpoint(state)
-    except CheckpointFormatError:
-        return  # partial, custom or not a LeViT: nothing to say beyond missing keys
-    if not same_tensors(found.spec, arch):
-        detect_checkpoint(state, arch)  # raises, naming both variants
+def head_mismatch_message(source: Optional[str], in_file: int, in_model: int) -> str:
+    """One line: the two class counts, and what to do for either intent."""
+    return (f'{describe_source(source)} has a {in_file}-class head but the model has '
+            f'{in_model} classes. To predict with it, use the config it was trained with '
+            f'(model.head.num_classes={in_file}); to fine-tune its backbone on {in_model} '
+            "classes, load it with load_from or init_cfg=dict(type='Pretrained', "
+            "checkpoint=..., prefix='backbone.').")
 
 
 # ----------------------------------------------------------------------- strict loading
@@ -124,6 +90,8 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: dict, source: str)
     shapes, missing, unexpected = state_dict_mismatches(model, state)
     if not (shapes or missing or unexpected):
         return
+    _refuse_other_head(model, state, [k for k, _, _ in shapes] + missing + unexpected,
+                       source)
     lines = [f'Checkpoint {source!r} does not fit the model: {len(shapes)} tensors differ '
              f'in shape, {len(missing)} are missing, {len(unexpected)} are unexpected.']
     try:
@@ -142,6 +110,18 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: dict, source: str)
     if len(details) > MAX_LISTED_KEYS:
         lines.append(f'  ... and {len(details) - MAX_LISTED_KEYS} more')
     raise CheckpointMismatchError('\n'.join(lines))
+
+
+def _refuse_other_head(model: torch.nn.Module, state: Dict[str, torch.Tensor],
+                       mismatched: List[str], source: str) -> None:
+    """When only the head differs, and in its number of classes, say that in one line."""
+    if not all(k.startswith('head.') for k in mismatched):
+        return
+    in_file = head_classes({k: v for k, v in state.items() if k.startswith('head.')})
+    head = getattr(model, 'head', None)
+    in_model = None if head is None else head_classes(head.state_dict())
+    if in_file is not None and in_model is not None and in_file != in_model:
+        raise CheckpointMismatchError(head_mismatch_message(source, in_file, in_model))
 
 
 def load_checkpoint_strict(model: torch.nn.Module, filename: str) -> dict:
@@ -164,6 +144,7 @@ def load_checkpoint_strict(model: torch.nn.Module, filename: str) -> dict:
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(f'Checkpoint {filename!r} holds a '
                                       f'{type(checkpoint).__name__}, expected a dict.')
+    checkpoint = prepare_checkpoint(checkpoint, filename)
     check_checkpoint_fits(model, checkpoint, filename)
     _load_checkpoint_to_model(model, checkpoint, strict=False)
     meta = checkpoint.get('meta', {}) or {}

@@ -65,9 +65,9 @@ def compile_for_inference(model: nn.Module, cuda_graphs: bool = False):
     (``torch.inference_mode()`` or ``torch.no_grad()``) for the weights to be frozen into
     it; each new input shape compiles again (Dynamo allows
     ``torch._dynamo.config.recompile_limit`` shapes per forward function, counted over all
-    compiled models in the process; ``torch._dynamo.reset()`` starts afresh).  Weights and
-    attention biases are read at compile time, as constants of the graph: compile after
-    loading a checkpoint, not before.
+    compiled models in the process; ``torch._dynamo.reset()`` starts afresh).  Weights are
+    read at compile time, as constants of the graph (each attention bias, a gather of
+    frozen weights, is folded into one): compile after loading a checkpoint, not before.
 
     ``cuda_graphs=True`` (CUDA; ignored on the CPU) also records the compiled forward as a
     CUDA graph and replays it, which removes the launch overhead that dominates small
@@ -76,20 +76,37 @@ def compile_for_inference(model: nn.Module, cuda_graphs: bool = False):
     call, so ``.clone()`` it to keep it.  The biases, being constants of the graph, cannot
     be overwritten by a replay.
     """
+    from torch._inductor import config as inductor_config
     model.eval()
-    for module in model.modules():
-        if hasattr(module, 'materialise_biases'):
-            module.materialise_biases()  # the graph reads cached biases as constants
     compiled = torch.compile(model, fullgraph=True, dynamic=False,
-                             options={'freezing': True, 'triton.cudagraphs': cuda_graphs})
-    if not cuda_graphs:
-        return compiled
+                             options={'triton.cudagraphs': cuda_graphs})
+    seen = set()
 
-    def replay(*args, **kwargs):
-        torch.compiler.cudagraph_mark_step_begin()
-        return compiled(*args, **kwargs)
+    def run(*args, **kwargs):
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        signature = _signature(args, kwargs)
+        if signature in seen:
+            return compiled(*args, **kwargs)
+        # A call with new inputs compiles.  Dynamo makes the weights constants only under
+        # the process-wide freezing flag (``options={'freezing': True}`` reaches Inductor
+        # but not Dynamo, and then freezes nothing), so such a call runs under it.
+        with inductor_config.patch(freezing=True):
+            out = compiled(*args, **kwargs)
+        seen.add(signature)
+        return out
 
-    return replay
+    return run
+
+
+def _signature(args, kwargs) -> tuple:
+    """What a ``dynamic=False`` graph is specialised on: shapes, dtypes and devices of the
+    tensor arguments, and the autograd mode."""
+    names = tuple(sorted(kwargs))
+    values = list(args) + [kwargs[name] for name in names]
+    return (torch.is_grad_enabled(), torch.is_inference_mode_enabled(), names) + tuple(
+        (tuple(v.shape), v.dtype, v.device) if isinstance(v, torch.Tensor) else repr(v)
+        for v in values)
 
 
 def _backbones(model: nn.Module):

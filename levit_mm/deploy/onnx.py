@@ -34,9 +34,6 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
     dummy = torch.zeros(1, 3, *shape)
     axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_hw else {0: 'batch'}
     static_bias = contextlib.nullcontext() if dynamic_hw else constant_bias_when_tracing()
-    if not dynamic_hw:
-        with torch.no_grad():
-            model(dummy)  # fills each block's bias cache for this grid
     with atomic_output(path, '.onnx') as tmp, warnings.catch_warnings(), torch.no_grad(), \
             static_bias:
         warnings.simplefilter('ignore')  # tracer warnings about shape-dependent ints

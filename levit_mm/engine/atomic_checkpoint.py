@@ -8,8 +8,11 @@ pointer (resume then silently starts from scratch), or a pointer to a deleted fi
 :class:`AtomicCheckpointHook` keeps the parent's options and file names but orders the work
 so that every state on disk is usable: the checkpoint is written to ``<name>.partial``,
 flushed to disk and renamed into place (``os.replace`` is atomic on POSIX), then the pointer
-is replaced the same way, and only then is the outdated checkpoint removed.  Leftover
-``*.partial`` files of a killed run are removed when training starts.
+is replaced the same way, and only then is the outdated checkpoint removed.  A save that
+fails (a full disk, a quota) removes its ``*.partial`` file at once and raises
+:class:`~levit_mm.fileio.OutputWriteError` naming the checkpoint; leftovers of a killed run
+are removed when training starts.  :class:`AtomicDumpResults` does the same for the
+predictions ``tools/test.py --out ... --out-item pred`` dumps.
 """
 import contextlib
 import glob
@@ -17,11 +20,14 @@ import os
 import os.path as osp
 
 from mmengine.dist import is_main_process
+from mmengine.evaluator import DumpResults
+from mmengine.fileio import dump
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmpretrain.registry import HOOKS
+from mmengine.logging import print_log
+from mmpretrain.registry import HOOKS, METRICS
 
-from ..fileio import PARTIAL_SUFFIX, publish_file, write_text_atomic
+from ..fileio import PARTIAL_SUFFIX, atomic_output, output_errors, publish_file, write_text_atomic
 
 
 @contextlib.contextmanager
@@ -71,10 +77,11 @@ class AtomicCheckpointHook(CheckpointHook):
         def save_published(out_dir, filename, *args, **kwargs):
             if not filename.startswith('best_'):
                 return save(out_dir, filename, *args, **kwargs)
-            save(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
-            if is_main_process():
-                publish_file(osp.join(out_dir, filename + PARTIAL_SUFFIX),
-                             osp.join(out_dir, filename))
+            final = osp.join(out_dir, filename)
+            with output_errors(final, partial=final + PARTIAL_SUFFIX):
+                save(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
+                if is_main_process():
+                    publish_file(final + PARTIAL_SUFFIX, final)
 
         with _shadowed(backend, 'remove', deferred.append), \
                 _shadowed(runner, 'save_checkpoint', save_published):
@@ -97,14 +104,15 @@ class AtomicCheckpointHook(CheckpointHook):
         self.last_ckpt = final
         runner.message_hub.update_info('last_ckpt', final)
         # Runner.save_checkpoint writes on the main process only.
-        runner.save_checkpoint(
-            self.out_dir, filename + PARTIAL_SUFFIX, self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
-        if not is_main_process():
-            return
-        publish_file(final + PARTIAL_SUFFIX, final)
+        with output_errors(final, partial=final + PARTIAL_SUFFIX):
+            runner.save_checkpoint(
+                self.out_dir, filename + PARTIAL_SUFFIX, self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+            if not is_main_process():
+                return
+            publish_file(final + PARTIAL_SUFFIX, final)
         write_text_atomic(osp.join(runner.work_dir, 'last_checkpoint'), final)
         if outdated is not None and outdated != final and osp.isfile(outdated):
             os.remove(outdated)
@@ -123,3 +131,14 @@ class AtomicCheckpointHook(CheckpointHook):
         self.keep_ckpt_ids.append(step)
         runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
         return outdated
+
+
+@METRICS.register_module()
+class AtomicDumpResults(DumpResults):
+    """``DumpResults`` (same arguments) whose pickle appears complete or not at all."""
+
+    def compute_metrics(self, results: list) -> dict:
+        with atomic_output(self.out_file_path, '.pkl') as tmp:
+            dump(results, tmp, file_format='pkl')
+        print_log(f'Results has been saved to {self.out_file_path}.', logger='current')
+        return {}

@@ -17,6 +17,9 @@ from mmpretrain.structures import DataSample
 from ..folding import average_linears, bn_module_scale_shift, fold_bn_before, fold_on_load
 
 DISTILL_TYPES = ('none', 'soft', 'hard')
+#: the official ``BN_Linear``: ``trunc_normal_(linear.weight, std=0.02)`` (timm's, whose
+#: bounds a=-2, b=2 are absolute) and a zero bias
+OFFICIAL_HEAD_INIT = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.)
 
 
 class BNLinear(nn.Module):
@@ -56,20 +59,18 @@ def hard_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torc
 
 def soft_distillation_loss(student: torch.Tensor, teacher: torch.Tensor,
                            tau: float) -> torch.Tensor:
-    """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))``, mean over the
-    batch (Hinton et al.; the ``tau^2`` keeps gradient scale independent of ``tau``).
-
-    DeiT's reference code divides the summed KL by ``N * num_classes`` instead of ``N``,
-    which shrinks this term by the number of classes (1000x on ImageNet) relative to the
-    label loss; the per-sample mean used here is the KL divergence itself.
-    """
+    """DeiT's soft distillation loss, exactly: ``KL(softmax(teacher / tau) ||
+    softmax(student / tau))`` summed over batch and classes, times ``tau^2`` (Hinton et
+    al.: the gradient scale does not depend on ``tau``), divided by ``batch x classes``
+    (``s.numel()`` in DeiT's ``losses.py``), so it keeps the official balance with the
+    label loss at ``distill_alpha``."""
     _check_pair(student, teacher)
     if tau <= 0:
         raise ValueError(f'distill_tau must be > 0, got {tau}.')
     log_p_student = F.log_softmax(student / tau, dim=1)
     log_p_teacher = F.log_softmax(teacher / tau, dim=1)
-    kl = F.kl_div(log_p_student, log_p_teacher, reduction='batchmean', log_target=True)
-    return kl * tau * tau
+    kl = F.kl_div(log_p_student, log_p_teacher, reduction='sum', log_target=True)
+    return kl * (tau * tau) / student.numel()
 
 
 class LeViTClsHead(ClsHead):
@@ -89,6 +90,9 @@ class LeViTClsHead(ClsHead):
         distill_tau (float): temperature of the soft loss.
         loss (dict): the label loss (e.g. ``LabelSmoothLoss``); also used for the
             distillation head when it learns from labels.
+        init_cfg (dict): the official initialisation of both heads' Linears by default:
+            truncated normal, std 0.02, cut at +-2 (absolute, as the official code's
+            ``trunc_normal_``), bias 0; the BatchNorms keep PyTorch's.
     """
 
     def __init__(self,
@@ -99,8 +103,9 @@ class LeViTClsHead(ClsHead):
                  distill_type: str = 'hard',
                  distill_alpha: float = 0.5,
                  distill_tau: float = 1.0,
+                 init_cfg: Optional[dict] = OFFICIAL_HEAD_INIT,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(init_cfg=init_cfg, **kwargs)
         if in_channels is None:
             raise ValueError('LeViTClsHead needs in_channels (the last embed dim, e.g. 384 '
                              'for LeViT-128S).')

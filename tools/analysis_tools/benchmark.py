@@ -62,6 +62,7 @@ from levit_mm.deploy import (LogitsWrapper, bf16_autocast, compile_for_inference
 from levit_tools.analysis import count_flops, linear_macs, roofline_images_per_s  # noqa: E402
 from levit_tools.benchmarking import gpu_inference_models, training_steps  # noqa: E402
 from levit_mm.deploy.timing import time_interleaved  # noqa: E402
+from levit_tools.cli import run_cli  # noqa: E402
 from levit_tools.measure import num_threads, print_table  # noqa: E402
 from levit_tools.models import PEERS, build_classifier  # noqa: E402
 from levit_tools.op_count import count_ops  # noqa: E402
@@ -404,4 +405,4 @@ def run_cpu_inference(args):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

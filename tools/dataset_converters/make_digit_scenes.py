@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from levit_tools.digit_scenes import (  # noqa: E402
     DEFAULT_CANVASES, DEFAULT_DIGIT_PX, DEFAULT_DIGITS, write_dataset)
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 
 
 def canvas(text: str):
@@ -58,6 +58,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.out)
     for name, (low, high) in (('--digit-px', args.digit_px), ('--digits', args.digits)):
         if low > high:
             raise ValueError(f'{name} {low} {high}: the minimum exceeds the maximum.')

@@ -24,8 +24,8 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
-from levit_mm.fileio import publish_file  # noqa: E402
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_mm.fileio import output_errors, publish_file  # noqa: E402
+from levit_tools.cli import check_output_file, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -78,8 +78,7 @@ def main(argv=None):
         raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}.')
     if args.check_images < 0:
         raise ValueError(f'--check-images must be 0 or more, got {args.check_images}.')
-    if osp.isdir(args.output_file):
-        raise ValueError(f'--output-file {args.output_file!r} is a directory.')
+    check_output_file(args.output_file)
     cfg = load_config(args.config, args.cfg_options)
     model = load_classifier(cfg, args.checkpoint)
     calibration = [x for x, _ in config_batches(cfg, model, 'train', num=args.calib_images,
@@ -90,11 +89,13 @@ def main(argv=None):
     out_dir = osp.dirname(osp.abspath(args.output_file))
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix='.quantize-') as work:
-        fp32_path = export_onnx(deploy, osp.join(work, 'fp32.onnx'), shape, dynamic_hw=False)
-        int8_path = quantize_static_int8(fp32_path, osp.join(work, 'int8.onnx'), calibration,
-                                         per_channel=not args.per_tensor,
-                                         reduce_range=reduce_range,
-                                         int8_convs=args.int8_convs)
+        with output_errors(args.output_file):  # a failed write names the user's output
+            fp32_path = export_onnx(deploy, osp.join(work, 'fp32.onnx'), shape,
+                                    dynamic_hw=False)
+            int8_path = quantize_static_int8(
+                fp32_path, osp.join(work, 'int8.onnx'), calibration,
+                per_channel=not args.per_tensor, reduce_range=reduce_range,
+                int8_convs=args.int8_convs)
         print(f'Quantised {args.config} at {shape[0]}x{shape[1]} (dynamic batch), calibrated '
               f'on {sum(len(c) for c in calibration)} training images; int8 Linears'
               f'{" and convolutions" if args.int8_convs else ""}, per-'
@@ -108,7 +109,8 @@ def main(argv=None):
                   f'{result["fp32 top-1"]:.2f}%, int8 {result["int8 top-1"]:.2f}%; '
                   f'agreement {result["agreement"]:.2f}%, max |dlogit| '
                   f'{result["max |dlogit|"]:.3e}')
-        publish_file(int8_path, args.output_file)
+        with output_errors(args.output_file):
+            publish_file(int8_path, args.output_file)
     print(f'Wrote {args.output_file}')
 
 

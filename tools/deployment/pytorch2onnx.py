@@ -25,7 +25,7 @@ import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_mm.deploy import (LogitsWrapper, export_onnx, ort_runner, ort_session,  # noqa: E402
                              switch_to_deploy)
 from levit_mm.deploy.timing import time_interleaved  # noqa: E402
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_file, run_cli  # noqa: E402
 from levit_tools.measure import num_threads  # noqa: E402
 
 
@@ -84,6 +84,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'No config at {args.config!r}.')
+    check_output_file(args.output_file)
     model, trained = build_deploy_model(args.config, args.checkpoint, args.cfg_options)
     h, w = args.shape
     export_onnx(model, args.output_file, (h, w), dynamic_hw=not args.static_hw,

@@ -5,7 +5,8 @@
 The format, the variant, distilled/single head and training/fused form are read from the
 file's keys and shapes; ``--arch`` makes a different variant an error.  SRC is read with
 ``torch.load(weights_only=True)`` (or safetensors); DST appears only when the whole
-conversion succeeded.  Exit code 2 and one ``error:`` line on any problem.
+conversion succeeded.  Exit code 2 and one ``error:`` line on any problem (a DST that
+cannot be written is found before the conversion starts).
 """
 import argparse
 import os.path as osp
@@ -15,8 +16,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from levit_mm.arch import ARCH_SETTINGS  # noqa: E402
 from levit_mm.convert import convert_state_dict, read_state_dict  # noqa: E402
+from levit_mm.convert.converter import mmpretrain_index_buffers  # noqa: E402
 from levit_mm.fileio import save_torch_atomic  # noqa: E402
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_file, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,7 +36,9 @@ def main(argv=None):
     args = parse_args(argv)
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise ValueError('Output path must differ from the input path.')
+    check_output_file(args.dst)
     converted, info = convert_state_dict(read_state_dict(args.src), args.arch)
+    converted.update(mmpretrain_index_buffers(info))  # mmpretrain's LeViT persists them
     meta = dict(levit_mm_conversion=dict(
         source=osp.basename(args.src), format=info.format, arch=info.arch,
         fused=info.fused, distilled=info.distilled, num_classes=info.num_classes,

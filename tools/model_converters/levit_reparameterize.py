@@ -17,7 +17,7 @@ from levit_mm.convert import (load_checkpoint_file, mmengine_checkpoint_globals,
 from levit_mm.fileio import save_torch_atomic  # noqa: E402
 from levit_mm.finite import check_finite_weights  # noqa: E402
 from levit_mm.folding import fold_state_dict  # noqa: E402
-from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.cli import check_output_file, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,6 +31,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_file(args.dst)
     # Read without running code from the file; mmengine's training checkpoints (message
     # hub included) are allowed, as the tools that wrote them are.
     with mmengine_checkpoint_globals():

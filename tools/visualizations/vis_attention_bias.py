@@ -29,7 +29,7 @@ import torch  # noqa: E402
 import levit_mm  # noqa: E402,F401
 from levit_mm.attention_bias import subsampled_size  # noqa: E402
 from levit_mm.backbones.layers import BiasedAttentionBase  # noqa: E402
-from levit_tools.cli import build_checked_classifier, run_cli  # noqa: E402
+from levit_tools.cli import build_checked_classifier, check_output_file, run_cli  # noqa: E402
 
 DPI = 100
 PANEL_PX = 200
@@ -141,6 +141,7 @@ def save_figure(fig, out: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_file(args.out)
     backbone = build_checked_classifier(args.model, args.checkpoint).backbone
     shape = tuple(args.shape) if args.shape else backbone.img_size
     if min(shape) < 1:

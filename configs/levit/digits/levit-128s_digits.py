@@ -30,7 +30,6 @@ randomness = dict(seed=0)  # the demo's figures are reproducible
 # augmentation in this pipeline, the three copies of an image would be identical.
 optim_wrapper = dict(type='AGCOptimWrapper',
                      clip_grad=dict(type='agc', clip_factor=0.01, eps=1e-3))
-custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=0.04, update_buffers=True, evaluate_on_origin=True),
+custom_hooks = _base_.custom_hooks + [
+    dict(type='EMAHook', momentum=0.04, update_buffers=True, evaluate_on_origin=True),
 ]

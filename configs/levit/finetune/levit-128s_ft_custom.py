@@ -45,7 +45,8 @@ auto_scale_lr = dict(base_batch_size=64)
 # official one, 1 / (1 - 0.99996) = 25k iterations, is 4% of its run; momentum
 # 1 / (0.04 x total iterations) keeps that ratio. 5e-3 suits ~5k iterations (30 epochs of
 # ~10k images at batch 64); scale it to your data. Validation shows EMA and raw weights.
-custom_hooks = [
+custom_hooks = [  # the base's hooks with this EMA's momentum
     dict(type='RNGStateHook'),
-    dict(type='LeViTEMAHook', momentum=5e-3, update_buffers=True, evaluate_on_origin=True),
+    dict(type='PlainCheckpointHook'),
+    dict(type='EMAHook', momentum=5e-3, update_buffers=True, evaluate_on_origin=True),
 ]
