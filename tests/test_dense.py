@@ -356,8 +356,9 @@ def test_eval_output_equals_train_output_after_steps_at_batch_2(name, norm_eval)
         optimizer.step()
     image = data['inputs'][:1]
     model.train()
-    for module in model.modules():  # only the norms may differ (mmseg heads drop out)
-        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+    for module in model.modules():  # only the norms may differ: no dropout, no drop path
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd) or getattr(
+                module, 'drop_path_rate', 0):
             module.eval()
     with torch.no_grad():
         trained = flat_outputs(model._forward(image))

@@ -11,7 +11,8 @@ model = dict(
     data_preprocessor=dict(
         type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=64),
-    backbone=_base_.levit_digits_backbone,
+    # norm_eval: BN statistics frozen; 4 images a batch cannot estimate them (levit_dense.py).
+    backbone=dict(_base_.levit_digits_backbone, norm_eval=True),
     neck=dict(type='FPN', in_channels=[64, 128, 256, 384], out_channels=96, start_level=0,
               num_outs=4),
     # Digits are 48-112 px: points up to 32 px from a side regress at stride 8, and so on.

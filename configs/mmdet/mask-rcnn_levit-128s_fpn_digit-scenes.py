@@ -8,8 +8,10 @@ _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', '../_base_/digit_scenes_m
 strides = [8, 16, 32, 64]
 model = dict(
     data_preprocessor=dict(pad_size_divisor=64),
-    backbone=dict(_base_.levit_digits_backbone, _delete_=True),
-    neck=dict(in_channels=[64, 128, 256, 384], out_channels=96, num_outs=4),
+    # norm_eval: BN statistics frozen; 4 images a batch cannot estimate them (levit_dense.py).
+    backbone=dict(_base_.levit_digits_backbone, _delete_=True, norm_eval=True),
+    # norm-free neck and heads, as upstream Mask R-CNN
+    neck=dict(in_channels=[64, 128, 256, 384], out_channels=96, num_outs=4, norm_cfg=None),
     rpn_head=dict(in_channels=96, feat_channels=96,
                   anchor_generator=dict(scales=[3], strides=strides)),
     roi_head=dict(

@@ -9,7 +9,8 @@ _base_ = ['mmseg::_base_/models/fpn_r50.py', '../_base_/digit_scenes_mmseg.py']
 model = dict(
     pretrained=None,
     data_preprocessor=dict(size_divisor=64),
-    backbone=dict(_base_.levit_digits_backbone, _delete_=True),
+    # norm_eval: BN statistics frozen; 4 images a batch cannot estimate them (levit_dense.py).
+    backbone=dict(_base_.levit_digits_backbone, _delete_=True, norm_eval=True),
     neck=dict(in_channels=[64, 128, 256, 384], out_channels=96),
     decode_head=dict(in_channels=[96, 96, 96, 96], feature_strides=[8, 16, 32, 64],
                      channels=96, num_classes=11,

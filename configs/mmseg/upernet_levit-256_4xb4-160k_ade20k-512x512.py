@@ -8,9 +8,11 @@ _base_ = [
 # upstream's SyncBN, which pools the 16 images of the 4 GPUs (GN for a one-GPU run).
 model = dict(
     pretrained=None,
-    backbone=dict(_base_.levit_backbone, _delete_=True),
-    decode_head=dict(in_channels=[128, 256, 384, 512]),
-    auxiliary_head=dict(in_channels=384))
+    backbone=dict(_base_.levit_backbone, _delete_=True, norm_eval=True),
+    # SyncBN pools the 4 GPUs' 16 images (upstream's choice); on one GPU use GN instead.
+    decode_head=dict(in_channels=[128, 256, 384, 512],
+                     norm_cfg=dict(type='SyncBN', requires_grad=True)),
+    auxiliary_head=dict(in_channels=384, norm_cfg=dict(type='SyncBN', requires_grad=True)))
 optim_wrapper = dict(
     _base_.levit_optim_wrapper, _delete_=True,
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01))
