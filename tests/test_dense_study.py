@@ -70,3 +70,22 @@ def test_data_options_keep_each_evaluator_file_name():
     assert 'test_evaluator.ann_file=/d/annotations/instances_val.json' in ten
     seg = options.data_options(by_name['fpn_levit'], '/d')
     assert not any('evaluator' in o for o in seg)
+
+
+def test_table_says_when_levit_reaches_resnet18():
+    """The speed line finds LeViT's first validation at ResNet-18's final metric and
+    states it as a fraction of ResNet-18's training time; failed runs stay in the table."""
+    from levit_tools.dense_study import table
+
+    def row(backbone, points, error=None):
+        return dict(task='10 digits', model='RetinaNet', backbone=backbone, iters=200,
+                    batch=4, wall_s=100., cpu_s=90., error=error,
+                    metric='coco/bbox_mAP_50',
+                    curve=[{'iter': i, 'train_s': s, 'coco/bbox_mAP_50': m}
+                           for i, s, m in points])
+    r18 = row('ResNet-18', [(100, 80., 0.2), (200, 160., 0.4)])
+    levit = row('LeViT-128S', [(100, 30., 0.3), (200, 60., 0.5)])
+    [line] = table.speed_lines([levit, r18])
+    assert 'iteration 200 after 60 s' in line and f'{60 / 160:.2f}x' in line
+    lines = table.results_table([levit, dict(r18, error='exit code 1', curve=[])])
+    assert len(lines) == 4 and 'failed' in lines[-1] and '0.500' in lines[2]
