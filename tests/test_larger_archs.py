@@ -17,9 +17,9 @@ from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS, resolve_arch, stem_cha
 from levit_mm.convert import convert_state_dict
 from levit_tools.analysis import count_params
 from levit_tools.models import build_classifier
+from levit_tools.parity import TIMM as TOL
 
 LARGER = ['384_s8', '512_s8', '512', '256d', '512d']
-TOL = 1e-4
 #: timm builds the four experiments after 384_s8 with one head (``distilled=False``)
 TIMM_DISTILLED = {'384_s8': True, '512_s8': False, '512': False, '256d': False,
                   '512d': False}

@@ -18,10 +18,11 @@ from levit_mm.convert import CheckpointFormatError, convert_state_dict
 from levit_mm.convert.model_loading import CheckpointMismatchError, load_checkpoint_strict
 from levit_mm.deploy import fold_state_dict, switch_to_deploy, time_forms, use_fastest_form
 from levit_mm.deploy import LogitsWrapper
+from levit_tools import parity
 from levit_tools.models import build_classifier
 
-PARITY_TOL = 1e-5  # the issue's bound for timm's levit_conv_* (fp32)
-DEPLOY_TOL = 1e-4
+PARITY_TOL = parity.TIMM_CONV  # timm's levit_conv_* (fp32)
+DEPLOY_TOL = parity.FUSED
 OFFICIAL_LAYOUT = osp.join(osp.dirname(__file__), 'data', 'official_levit_layout.json')
 #: (variant, source) -> max |logit diff|, printed at the end of the module (-s)
 DIFFS = {}
@@ -143,7 +144,8 @@ def test_official_levit_c_layout_loads_into_both_forms(arch):
     assert 'LeViT-C: 1x1 convolutions' in info.describe()
     for form in ('conv', 'linear'):
         ours = loaded_classifier(arch, official['model'], form)
-        record(arch, f'official LeViT-C -> {form}', logits(ours, x), ref, PARITY_TOL)
+        record(arch, f'official LeViT-C -> {form}', logits(ours, x), ref,
+               parity.OFFICIAL_C)
 
 
 # ------------------------------------------------------------------------------ one set of weights
@@ -164,7 +166,7 @@ def test_forms_hold_one_set_of_weights(pair_128s, tmp_path):
     assert pointwise and all(conv_sd[k].shape == lin_sd[k].shape + (1, 1) for k in pointwise)
     assert all(torch.equal(lin_sd[k], conv_sd[k].reshape(lin_sd[k].shape)) for k in lin_sd)
     x = images(2, 3, 224, 224, seed=3)
-    torch.testing.assert_close(logits(conv, x), logits(linear, x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits(conv, x), logits(linear, x), atol=PARITY_TOL, rtol=0)
     # conv-form files back into the linear form, through mmengine's loader and the tools'
     path = tmp_path / 'conv.pth'
     torch.save({'state_dict': conv_sd, 'meta': {}}, path)

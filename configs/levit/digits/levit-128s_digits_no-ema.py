@@ -1,0 +1,5 @@
+# The digits student without a teacher and without the weight EMA (the ablation of
+# tools/digits_demo.py --no-ema / --ablation): validation reports the raw weights.
+_base_ = './levit-128s_digits.py'
+
+custom_hooks = [hook for hook in _base_.custom_hooks if hook['type'] != 'EMAHook']
