@@ -104,7 +104,6 @@ def test_short_training_run_segments_digits_on_its_scenes(tmp_path):
         cfg[split].dataset.update(data_root=root, data_prefix=dict(
             img_path='images/train', seg_map_path='seg/train'))
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=120, val_interval=120)
-    cfg.optim_wrapper.optimizer.lr = 2e-3
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),
         dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=False, end=120)]

@@ -14,4 +14,9 @@ model = dict(
     neck=dict(in_channels=[64, 128, 256, 384], out_channels=96),
     decode_head=dict(in_channels=[96, 96, 96, 96], feature_strides=[8, 16, 32, 64],
                      channels=96, num_classes=11,
-                     norm_cfg=dict(type='GN', num_groups=12, requires_grad=True)))
+                     norm_cfg=dict(type='GN', num_groups=12, requires_grad=True),
+                     # background (~95% of the pixels) weighted 0.3, or the head settles on
+                     # background everywhere (class-agnostic, 100 steps: mIoU 0.476 -> 0.594
+                     # with lr 2e-3; the one-orientation scenes have no padding label 255)
+                     loss_decode=dict(class_weight=[0.3] + [1.0] * 10)))
+optim_wrapper = dict(optimizer=dict(lr=2e-3))  # lr 4e-4 + the weight: mIoU 0.536 (above)
