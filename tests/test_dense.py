@@ -2,6 +2,7 @@
 a training step and an inference on a small non-square batch, and the classification
 checkpoint loaded through ``init_cfg=dict(type='Pretrained', prefix='backbone.')``."""
 import copy
+import glob
 import math
 
 import pytest
@@ -265,3 +266,106 @@ def test_conv_form_detector_takes_the_linear_checkpoint(tmp_path):
         theirs = classifier.backbone(x)
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- normalisation
+ALL_DENSE = sorted(glob.glob(f'{DET}/*.py') + glob.glob(f'{SEG}/*.py'))
+
+
+def build_any(path, norm_eval=None):
+    """The config's model, random init (no download); mmdet or mmseg by folder."""
+    cfg = Config.fromfile(path)
+    import_modules_from_strings(**cfg.custom_imports)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.pop('pretrained', None)
+    if norm_eval is not None:
+        cfg.model.backbone.norm_eval = norm_eval
+    scope = 'mmseg' if path.startswith(SEG) else 'mmdet'
+    init_default_scope(scope)
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS'])
+    torch.manual_seed(0)
+    model = registry.MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model
+
+
+@pytest.mark.parametrize('path', ALL_DENSE, ids=lambda p: p.split('/configs/')[1])
+def test_no_norm_learns_batch_statistics_of_a_few_images(path):
+    """In training mode no BatchNorm normalises with the statistics of the batch: the
+    backbone's are frozen (norm_eval), the necks and heads have none or GN. The exception
+    is upstream's SyncBN in a multi-GPU config (it pools the batches of every GPU)."""
+    from torch.nn import SyncBatchNorm
+    _, model = build_any(path)
+    model.train()
+    assert model.backbone.norm_eval
+    learning = [name for name, m in model.named_modules()
+                if isinstance(m, _BatchNorm) and m.training]
+    synced = [name for name in learning
+              if isinstance(model.get_submodule(name), SyncBatchNorm)]
+    if synced:
+        assert 'xb' in path.rsplit('/', 1)[1], f'SyncBN in a one-process config: {synced}'
+    assert learning == synced, learning
+
+
+def random_batch(cfg, path, g):
+    """Two 128x128 noise images and random targets of the config's classes."""
+    hw = [(128, 128), (128, 128)]
+    if path.startswith(DET):
+        from mmdet.testing import demo_mm_inputs
+        head = cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head
+        return demo_mm_inputs(2, [(3, h, w) for h, w in hw], num_items=[2, 2],
+                              num_classes=head.num_classes, with_mask='roi_head' in cfg.model)
+    from mmseg.structures import SegDataSample
+    inputs, samples = [], []
+    for h, w in hw:
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g))
+        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            0, cfg.model.decode_head.num_classes, (1, h, w), generator=g))
+        samples.append(sample)
+    return {'inputs': inputs, 'data_samples': samples}
+
+
+def flat_outputs(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for item in out for t in flat_outputs(item)]
+
+
+@pytest.mark.parametrize('name, norm_eval', [
+    ('mmdet/retinanet_levit-128s_fpn_digit-scenes.py', None),
+    ('mmseg/fpn_levit-128s_digit-scenes.py', None),
+    ('mmdet/retinanet_levit-128s_fpn_1x_coco.py', None),
+    ('mmdet/retinanet_levit-128s_fpn_digit-scenes.py', False),  # the old setting
+])
+def test_eval_output_equals_train_output_after_steps_at_batch_2(name, norm_eval):
+    """After three training steps at batch 2, the model's output on a training image is the
+    same in eval mode as in training mode. With the old ``norm_eval=False`` the BNs learn
+    the batches' statistics and their running averages miss one image's: the outputs then
+    differ (the last case; it shows the check catches the bug)."""
+    path = f'{REPO}/configs/{name}'
+    cfg, model = build_any(path, norm_eval)
+    g = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(3):
+        data = model.data_preprocessor(random_batch(cfg, path, g), True)
+        loss, _ = model.parse_losses(model(**data, mode='loss'))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    image = data['inputs'][:1]
+    model.train()
+    for module in model.modules():  # only the norms may differ: no dropout, no drop path
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd) or getattr(
+                module, 'drop_path_rate', 0):
+            module.eval()
+    with torch.no_grad():
+        trained = flat_outputs(model._forward(image))
+        evaluated = flat_outputs(model.eval()._forward(image))
+    scale = max(t.abs().max() for t in trained)
+    worst = max((a - b).abs().max() for a, b in zip(trained, evaluated)) / scale
+    if norm_eval is False:
+        assert worst > 0.1, worst
+    else:
+        assert worst < 1e-5, worst

@@ -2,6 +2,7 @@
 dataset (boxes inside the image and equal to the masks' extents, masks the digits' own
 ink, classes those of the scans, label maps that agree, splits disjoint by scan), and a
 missing, empty or broken folder stops mmdet's and mmseg's datasets with one clear message."""
+import glob
 import json
 import os.path as osp
 import shutil
@@ -79,6 +80,53 @@ def test_boxes_masks_classes_and_label_maps(dataset):
             assert (label_map[~union] == 0).all()
     assert seen_sizes == set(CANVASES)
     assert cut_by_border > 0, 'no digit touches the border'
+
+
+def test_class_agnostic_task_is_the_same_instances_as_one_class(dataset):
+    """The agnostic COCO files hold the same instances under one 'digit' category, and
+    mmseg's dataset given the classes (background, digit) maps every digit's ink to 1."""
+    from mmengine.registry import DefaultScope
+
+    import levit_mm.datasets.mmseg_digit_scenes  # noqa: F401
+    root, _ = dataset
+    ten, one = load_coco(root, 'val'), load_coco(root, 'val_agnostic')
+    assert one['categories'] == [dict(id=1, name='digit')]
+    assert one['images'] == ten['images']
+    assert [dict(a, category_id=1) for a in ten['annotations']] == one['annotations']
+    from mmseg.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        seg = DATASETS.build(dict(
+            type='DigitScenesSegDataset', data_root=root,
+            data_prefix=dict(img_path='images/val', seg_map_path='seg/val'),
+            metainfo=dict(classes=('background', 'digit')),
+            pipeline=[dict(type='LoadAnnotations')]))
+        assert seg.metainfo['classes'] == ('background', 'digit')
+        for i in range(2):
+            item = seg[i]
+            raw = np.asarray(Image.open(item['seg_map_path']))
+            assert raw.max() > 1  # digit d is d + 1 on disk
+            assert np.array_equal(item['gt_seg_map'], (raw > 0).astype(raw.dtype))
+
+
+def test_crops_folder_one_digit_each(tmp_path):
+    """The pretraining crops: a CustomDataset folder, px x px images, each holding one
+    digit of the requested sizes, the class its folder; reused when asked again."""
+    root = str(tmp_path / 'crops')
+    meta = ds.write_crops(root, num_train=20, num_val=10, px=64, size_range=(24, 56),
+                          seed=3)
+    assert meta['images'] == {'train': 20, 'val': 10}
+    for split, count in meta['images'].items():
+        files = sorted(glob.glob(osp.join(root, split, '*', '*.jpg')))
+        assert len(files) == count
+        assert {osp.basename(osp.dirname(f)) for f in files} <= set(CLASSES)
+        for f in files[:5]:
+            img = np.asarray(Image.open(f))
+            assert img.shape == (64, 64, 3)
+    stamp = osp.getmtime(osp.join(root, 'meta.json'))
+    ds.write_crops(root, num_train=20, num_val=10, px=64, size_range=(24, 56), seed=3)
+    assert osp.getmtime(osp.join(root, 'meta.json')) == stamp
+    with pytest.raises(ValueError, match='too small'):
+        ds.write_crops(str(tmp_path / 'bad'), px=48, size_range=(24, 56))
 
 
 def test_splits_disjoint_by_scan_and_match_the_classifier_split(dataset, tmp_path):

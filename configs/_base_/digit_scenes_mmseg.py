@@ -11,7 +11,8 @@ custom_imports = dict(imports=['levit_mm', 'levit_mm.require_mmcv_ops',
 
 dataset_type = 'DigitScenesSegDataset'
 data_root = 'data/digit_scenes/'
-# Whole scenes at their own size; no flips (a mirrored digit is another glyph or none).
+# Whole scenes at their own size (256x256: no padding, no resizing); no flips (a mirrored
+# digit is another glyph or none).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

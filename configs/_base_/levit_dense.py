@@ -24,7 +24,13 @@ levit_backbone = dict(
     img_size=224,  # the bias tables' trained grid, as in the checkpoint
     out_indices=('stem', 0, 1, 2),
     drop_path_rate=0.1,
-    norm_eval=True,  # small detection batches: keep ImageNet BN statistics
+    # BatchNorm statistics stay those of the checkpoint (eval mode while training; the
+    # affine weights still learn). Dense batches hold 2-16 images per process, and LeViT's
+    # last stage has only a few dozen tokens per image, so statistics of the batch would
+    # describe the batch, not the data: a network trained on them leans on them, and its
+    # running averages then miss any single image's by many standard deviations in eval
+    # mode. mmdet/mmseg keep a BN backbone frozen this way for the same reason.
+    norm_eval=True,
     init_cfg=dict(type='Pretrained', checkpoint=levit_checkpoints['256'],
                   prefix='backbone.'))
 

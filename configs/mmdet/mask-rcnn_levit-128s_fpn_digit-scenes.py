@@ -1,14 +1,17 @@
-# Mask R-CNN + FPN with LeViT-128S on the digit scenes, backbone from the 64 px digits
-# classifier (tools/dense_study.py trains it; bias tables resampled from 4x4 to 24x40).
+# Mask R-CNN + FPN with LeViT-128S on the digit scenes (ten classes), backbone from the
+# digit-crops classifier that tools/dense_study.py trains.
 _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', '../_base_/digit_scenes_mmdet.py']
 
-# P3-P6 (strides 8-64) from the stem and three stages; 24-96 px digits get RPN anchors of
-# 24 px at stride 8 up to 192 px at stride 64. Slim neck and heads, fewer RoIs: CPU budget.
+# P3-P6 (strides 8-64) from the stem and three stages; the 48-112 px digits get RPN anchors
+# of 24 px at stride 8 up to 192 px at stride 64. Slim neck and heads, fewer RoIs: CPU
+# budget. No norm in the neck or heads, as upstream Mask R-CNN.
 strides = [8, 16, 32, 64]
 model = dict(
     data_preprocessor=dict(pad_size_divisor=64),
-    backbone=dict(_base_.levit_digits_backbone, _delete_=True),
-    neck=dict(in_channels=[64, 128, 256, 384], out_channels=96, num_outs=4),
+    # norm_eval: BN statistics frozen; 4 images a batch cannot estimate them (levit_dense.py).
+    backbone=dict(_base_.levit_digits_backbone, _delete_=True, norm_eval=True),
+    # norm-free neck and heads, as upstream Mask R-CNN
+    neck=dict(in_channels=[64, 128, 256, 384], out_channels=96, num_outs=4, norm_cfg=None),
     rpn_head=dict(in_channels=96, feat_channels=96,
                   anchor_generator=dict(scales=[3], strides=strides)),
     roi_head=dict(

@@ -5,6 +5,7 @@ A digit-scenes folder (written by ``tools/dataset_converters/make_digit_scenes.p
     root/images/{train,val}/NNNNNN.jpg
     root/seg/{train,val}/NNNNNN.png            0 = background, d + 1 = digit d
     root/annotations/instances_{train,val}.json  COCO boxes + RLE instance masks
+    root/annotations/instances_{train,val}_agnostic.json  the same, one class 'digit'
     root/meta.json
 
 The checks run when a dataset is built, so a folder that is missing, empty or holds a
@@ -14,10 +15,14 @@ a traceback from inside pycocotools or mmengine.
 import json
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 CLASSES = tuple(str(d) for d in range(10))
 SEG_CLASSES = ('background', ) + CLASSES
+#: The class-agnostic task: every digit is one class (its own annotation files for mmdet;
+#: a label map of the same PNGs for mmseg).
+AGNOSTIC_CLASSES = ('digit', )
+SEG_AGNOSTIC_CLASSES = ('background', ) + AGNOSTIC_CLASSES
 MAKE_HINT = 'make one with tools/dataset_converters/make_digit_scenes.py --out FOLDER'
 
 
@@ -28,8 +33,10 @@ def _check_root(path: str) -> None:
         raise FileNotFoundError(f'Dataset folder {root!r} does not exist; {MAKE_HINT}.')
 
 
-def check_coco_split(ann_file: str, img_dir: Optional[str] = None) -> int:
-    """A COCO annotation file of digit scenes, and its images; returns the image count."""
+def check_coco_split(ann_file: str, img_dir: Optional[str] = None,
+                     classes: Sequence[str] = CLASSES) -> int:
+    """A COCO annotation file of digit scenes with ``classes``, and its images; returns
+    the image count."""
     _check_root(ann_file)
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'Annotation file {ann_file!r} is missing; is the folder '
@@ -47,9 +54,11 @@ def check_coco_split(ann_file: str, img_dir: Optional[str] = None) -> int:
     if not coco['images']:
         raise ValueError(f'Annotation file {ann_file!r} lists no images.')
     names = sorted(str(c.get('name')) for c in coco['categories'] if isinstance(c, dict))
-    if names != sorted(CLASSES):
-        raise ValueError(f'Annotation file {ann_file!r} has categories {names}; digit '
-                         f'scenes have {list(CLASSES)}.')
+    if names != sorted(classes):
+        hint = ('; the class-agnostic files are instances_*_agnostic.json'
+                if tuple(classes) == AGNOSTIC_CLASSES else '')
+        raise ValueError(f'Annotation file {ann_file!r} has categories {names}; the '
+                         f'dataset expects {list(classes)}{hint}.')
     if img_dir is not None:
         missing = [im.get('file_name') for im in coco['images']
                    if not osp.isfile(osp.join(img_dir, str(im.get('file_name'))))]

@@ -2,11 +2,12 @@
 
     python tools/dataset_converters/make_digit_scenes.py --out data/digit_scenes
 
-Real handwritten digits (scikit-learn's 1,797 8x8 scans) scaled to 24-96 px and pasted as
-ink onto crops of real photographs shipped in installed packages, several per image, on
-384x640 and 640x384 canvases, some cut by the border.  Writes COCO boxes + instance masks
-(``annotations/instances_{train,val}.json``, for mmdet) and label maps (``seg/``, for
-mmseg) for the same images.  Validation scenes use only scans that no training scene uses
+Real handwritten digits (scikit-learn's 1,797 8x8 scans) scaled to 48-112 px and pasted as
+ink onto crops of real photographs shipped in installed packages, 1-3 per 256x256 image,
+some cut by the border.  Writes COCO boxes + instance masks (ten classes,
+``annotations/instances_{train,val}.json``, and one class 'digit',
+``instances_{train,val}_agnostic.json``, for mmdet) and label maps (``seg/``, for mmseg)
+for the same images.  Validation scenes use only scans that no training scene uses
 (split per class by ``--seed``, as ``tools/digits_demo.py`` splits its classifier data).
 A folder made with the same options is reused.
 """
@@ -17,7 +18,8 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from levit_tools.digit_scenes import DEFAULT_CANVASES, write_dataset  # noqa: E402
+from levit_tools.digit_scenes import (  # noqa: E402
+    DEFAULT_CANVASES, DEFAULT_DIGIT_PX, DEFAULT_DIGITS, write_dataset)
 from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 
 
@@ -45,10 +47,11 @@ def parse_args(argv=None):
     parser.add_argument('--val', type=positive, default=150, help='validation images')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--canvas', type=canvas, nargs='+', default=list(DEFAULT_CANVASES),
-                        help='canvas sizes HxW, used in turn (default 384x640 640x384)')
-    parser.add_argument('--digit-px', type=positive, nargs=2, default=(24, 96),
+                        help='canvas sizes HxW, used in turn (default 256x256; one size '
+                        'batches without padding)')
+    parser.add_argument('--digit-px', type=positive, nargs=2, default=DEFAULT_DIGIT_PX,
                         metavar=('MIN', 'MAX'), help='digit height range in pixels')
-    parser.add_argument('--digits', type=positive, nargs=2, default=(3, 8),
+    parser.add_argument('--digits', type=positive, nargs=2, default=DEFAULT_DIGITS,
                         metavar=('MIN', 'MAX'), help='digits per image')
     return parser.parse_args(argv)
 
