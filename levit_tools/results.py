@@ -20,7 +20,7 @@ RESULTS_DIR = osp.join(REPO, 'docs', 'results')
 CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8',
              'avx_vnni')
 PACKAGES = ('torch', 'mmengine', 'mmpretrain', 'mmcv', 'mmdet', 'mmsegmentation', 'timm',
-            'transformers', 'onnxruntime', 'numpy')
+            'transformers', 'onnxruntime', 'openvino', 'numpy')
 
 
 class _OutputFile(argparse.Action):

@@ -1,17 +1,27 @@
-"""The benchmark tool runs end to end in quick mode (figures printed, none asserted)."""
+"""The benchmark tool runs end to end in quick mode (figures printed and written, their
+values not asserted: one round at batch 2 measures nothing), and its parts."""
 from conftest import run_py
 
 
-def test_benchmark_quick_smoke():
+def test_benchmark_like_for_like_smoke(tmp_path):
+    """Every model on the same paths, a results file with the machine at its top, the
+    summary against the targets, and the top-1 vs images/s picture beside it."""
+    results = tmp_path / 'speed.md'
     result = run_py(['tools/analysis_tools/benchmark.py', '--quick', '--archs', '128s',
-                     '--models', 'levit_mm fp32', 'levit_mm int8', 'mmpretrain',
-                     '--no-latency'])
+                     '--models', 'levit_mm', 'timm', '--paths', 'eager', 'ort fp32',
+                     'ort int8 static levit_mm', '--no-peaks', '--results', str(results)])
     assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
-    assert 'one-core fp32 matmul peak' in out
-    for row in ('levit_mm fp32', 'levit_mm int8', 'mmpretrain'):
-        assert f'\n{row} ' in out, out
-    assert 'Summary' in out and '0.614 GFLOP/img' in out
+    text = results.read_text()
+    assert '- CPU: ' in text and '- command: ' in text and '- versions: ' in text
+    assert '| 128s | levit_mm, ' in text  # summary row: levit_mm's fastest path
+    for row in ('| levit_mm | ', '| timm | '):  # throughput, latency, agreement tables
+        assert text.count(row) == 3, row
+    assert text.count('| **levit_mm / best peer** | ') == 2
+    assert 'did not run' not in text, text
+    header = next(line for line in text.splitlines() if line.startswith('| model | eager'))
+    assert header.split(' | ')[1:4] == ['eager', 'ort fp32', 'ort int8 static levit_mm']
+    assert (tmp_path / 'speed.png').stat().st_size > 10000
+    assert '![top-1 vs images/s](speed.png)' in text
 
 
 def test_benchmark_without_a_gpu_says_so_in_one_line():
@@ -21,7 +31,8 @@ def test_benchmark_without_a_gpu_says_so_in_one_line():
         pytest.skip('a GPU is present')
     result = run_py(['tools/analysis_tools/benchmark.py', '--device', 'cuda'])
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert [line for line in result.stderr.strip().splitlines()
+            if not line.startswith('[W')] == [
         'error: --device cuda: no CUDA device is available here '
         '(torch.cuda.is_available() is False); run it on a GPU machine.']
 
@@ -30,9 +41,11 @@ def test_training_table_counts_aten_ops():
     """The CPU training table: levit_mm and timm eager steps, with the aten ops each
     dispatches (levit_mm's are at most timm's)."""
     from tool_loading import load_tool
+
+    from levit_tools.bench.training import training_arch
     bench = load_tool('tools/analysis_tools/benchmark.py')
     args = bench.parse_args(['--archs', '128s', '--quick', '--train', '--no-compile'])
-    results = bench.run_training(args)['128s']
+    results = training_arch('128s', args)
     assert set(results['ops']) == {'levit_mm eager', 'timm eager'}
     assert 0 < results['ops']['levit_mm eager'] <= results['ops']['timm eager'], results
     assert all(v > 0 for v in results['ips'].values())

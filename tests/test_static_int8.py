@@ -1,12 +1,12 @@
 """Static int8 (levit_mm.deploy.static_int8, tools/deployment/onnx_quantize_static.py):
 the graph it writes, its errors, and its accuracy on real held-out digits."""
 import os
-import os.path as osp
 
 import onnx
 import pytest
 import torch
-from conftest import REPO, randomize_
+from conftest import randomize_
+from digits_model import DIGITS_CFG, build, digits_options, trained_digits
 from tool_loading import load_tool, run_tool_cli
 
 from levit_mm.deploy import switch_to_deploy
@@ -15,18 +15,6 @@ from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
                                           quantize_onnx_int8)
 from levit_tools.sample_images import sample_photo_crops
 from levit_mm.deploy.static_int8 import quantize_static_int8
-
-DIGITS_CFG = osp.join(REPO, 'configs', 'levit', 'digits', 'levit-128s_digits.py')
-
-
-def build(cfg_path=DIGITS_CFG):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(cfg_path)
-    cfg.model.data_preprocessor = cfg.data_preprocessor
-    return MODELS.build(cfg.model)
 
 
 @pytest.fixture(scope='module')
@@ -38,8 +26,8 @@ def random_static(tmp_path_factory):
     crops = torch.nn.functional.interpolate(sample_photo_crops(224), size=(64, 64),
                                             mode='bilinear')
     src = export_onnx(model, str(tmp / 'fp32.onnx'), (64, 64), dynamic_hw=False)
-    dst = quantize_static_int8(src, str(tmp / 'int8.onnx'), [crops[:5], crops[5:]],
-                               reduce_range=False)
+    # reduce_range as for users: 7-bit weights where the CPU has no int8 dot products
+    dst = quantize_static_int8(src, str(tmp / 'int8.onnx'), [crops[:5], crops[5:]])
     return model, crops, src, dst
 
 
@@ -83,6 +71,19 @@ def test_static_graph_with_int8_convs(random_static, tmp_path):
     check_int8_only_where_meant(src, dst, convs=True)
 
 
+def test_weights_fit_the_cpus_int8_gemm(random_static):
+    """Without int8 dot products (VNNI/AMX) the weights are 7-bit, so onnxruntime's
+    uint8 x int8 GEMM cannot saturate its 16-bit pair sums; with them, full 8-bit."""
+    from onnx import numpy_helper
+
+    from levit_mm.deploy.precision import cpu_has_vnni
+    int8 = onnx.load(random_static[3]).graph
+    weights = {n.input[1] for n in int8.node if n.op_type == 'MatMulIntegerToFloat'}
+    peak = max(int(abs(numpy_helper.to_array(i).astype('int32')).max())
+               for i in int8.initializer if i.name in weights)
+    assert (peak > 64) == cpu_has_vnni(), peak
+
+
 def test_static_int8_close_to_fp32(random_static):
     model, crops, src, dst = random_static
     with torch.no_grad():
@@ -106,11 +107,6 @@ def test_bad_calibration_input(tmp_path, random_static):
 @pytest.fixture
 def tool():
     return load_tool('tools/deployment/onnx_quantize_static.py')
-
-
-def digits_options(root):
-    return ['--cfg-options'] + [f'{s}_dataloader.dataset.data_root={root}'
-                                for s in ('train', 'val', 'test')]
 
 
 @pytest.mark.parametrize('case', ['no config', 'no checkpoint', 'zero calibration',
@@ -138,34 +134,11 @@ def test_tool_errors(tool, tmp_path, capsys, case):
 def test_static_int8_accuracy_on_held_out_digits(tool, tmp_path, capsys):
     """A LeViT-128S trained briefly on the real digits (32 px scans, 4 epochs), quantised by
     the tool with 128 training images: held-out top-1 within 0.5 points of fp32."""
-    from mmpretrain.structures import DataSample
-
     from levit_tools.config_data import config_batches, load_config
-    from levit_tools.digits import write_digits_folder
-    data = tmp_path / 'data'
-    write_digits_folder(str(data), px=32)
+    data, ckpt = trained_digits()
     options = {f'{s}_dataloader.dataset.data_root': str(data) for s in ('train', 'test')}
     cfg = load_config(DIGITS_CFG, options)
-    torch.manual_seed(0)
     model = build()
-    train = list(config_batches(cfg, model, 'train', batch_size=2000))[0]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
-    epochs, batch = 4, 64
-    steps = epochs * -(-len(train[1]) // batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps,
-                                                   pct_start=0.15)
-    model.train()
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(train[1]), generator=generator).split(batch):
-            samples = [DataSample().set_gt_label(int(y)) for y in train[1][idx]]
-            loss = sum(model(train[0][idx], samples, mode='loss').values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    ckpt = tmp_path / 'digits.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
 
     out = tmp_path / 'digits-int8.onnx'
     code, stdout, err = run_tool_cli(

@@ -21,7 +21,8 @@ from ..fileio import atomic_output
 
 def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
                 dynamic_hw: bool = True, opset: int = 17,
-                trained_size: Optional[Sequence[int]] = None) -> str:
+                trained_size: Optional[Sequence[int]] = None,
+                custom_opsets: Optional[dict] = None) -> str:
     """Trace ``model`` (a plain ``x -> logits`` module, eval mode) at ``(1, 3, *shape)``
     and write ``path`` atomically.  Input ``input`` (N, 3, H, W), output ``logits``."""
     if dynamic_hw and trained_size is not None and (
@@ -39,7 +40,8 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
         warnings.simplefilter('ignore')  # tracer warnings about shape-dependent ints
         torch.onnx.export(model, (dummy, ), tmp, dynamo=False, opset_version=opset,
                           input_names=['input'], output_names=['logits'],
-                          dynamic_axes={'input': axes, 'logits': {0: 'batch'}})
+                          dynamic_axes={'input': axes, 'logits': {0: 'batch'}},
+                          custom_opsets=custom_opsets)
     return path
 
 
@@ -60,12 +62,21 @@ def ort_runner(session) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
 
 
-def quantize_onnx_int8(src: str, dst: str) -> str:
-    """onnxruntime's dynamic int8 quantisation of the MatMul/Gemm weights of ``src``."""
+def quantize_onnx_int8(src: str, dst: str, reduce_range: Optional[bool] = None) -> str:
+    """onnxruntime's dynamic int8 quantisation of the MatMul/Gemm weights of ``src``.
+
+    ``reduce_range`` (7-bit weights) defaults to on for CPUs without int8 dot products:
+    there onnxruntime's uint8 x int8 GEMM adds pairs of products in 16 bits, which
+    full-range weights overflow (see :func:`levit_mm.deploy.precision.cpu_has_vnni`).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .precision import cpu_has_vnni
+    if reduce_range is None:
+        reduce_range = not cpu_has_vnni()
     with quiet_root_logger(), atomic_output(dst, '.onnx') as tmp:
         quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=['MatMul', 'Gemm'])
+                         reduce_range=reduce_range, op_types_to_quantize=['MatMul', 'Gemm'])
     return dst
 
 

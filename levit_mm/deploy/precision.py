@@ -5,6 +5,9 @@
 * bf16: ``torch.autocast`` on CPU.  Only fast where the CPU has native bf16 dot products
   (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it and it is much *slower* than fp32
   (see :func:`native_bf16`).
+
+:func:`cpu_has_vnni` says which int8 GEMM the CPU runs, which decides the weights' range
+(onnxruntime's int8 paths, :mod:`.onnx` and :mod:`.static_int8`).
 """
 import copy
 import warnings
@@ -13,14 +16,32 @@ import torch
 import torch.nn as nn
 
 
-def native_bf16() -> bool:
-    """True if the CPU advertises bf16 dot-product instructions (AVX-512 BF16 or AMX)."""
+def _cpu_has_any(*flags: str) -> bool:
+    """Whether ``/proc/cpuinfo`` lists any of ``flags`` (False where it cannot be read)."""
     try:
         with open('/proc/cpuinfo') as f:
-            flags = f.read()
+            listed = f.read()
     except OSError:
         return False
-    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+    return any(flag in listed for flag in flags)
+
+
+def native_bf16() -> bool:
+    """True if the CPU advertises bf16 dot-product instructions (AVX-512 BF16 or AMX)."""
+    return _cpu_has_any('avx512_bf16', 'amx_bf16')
+
+
+def cpu_has_vnni() -> bool:
+    """True if the CPU has an int8 dot-product instruction (AVX-VNNI, AVX-512 VNNI or AMX).
+
+    Without one (e.g. AVX2-only CPUs), onnxruntime's uint8 x int8 GEMM multiplies with
+    ``vpmaddubsw``, which adds each pair of products into a *saturating* int16: two
+    full-range products reach ``2 * 255 * 127 = 64770 > 32767``.  The sums are clipped
+    silently (a random LeViT-128S's logits then differ from fp32 by 12% of their range
+    instead of 2%).  7-bit weights (``reduce_range``: ``2 * 255 * 64 = 32640``) cannot
+    overflow, at a small accuracy cost; the int8 paths here use them on such CPUs.
+    """
+    return _cpu_has_any('avx512_vnni', 'avx_vnni', 'amx_int8')
 
 
 def bf16_autocast():

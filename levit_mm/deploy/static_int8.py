@@ -25,22 +25,9 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 
 from .onnx import quiet_root_logger
+from .precision import cpu_has_vnni
 
 MS_DOMAIN = 'com.microsoft'
-
-
-def cpu_has_vnni() -> bool:
-    """True if the CPU has an int8 dot-product instruction (AVX-VNNI, AVX-512 VNNI or AMX).
-
-    Without one, x86 int8 GEMMs multiply uint8 by int8 into 16-bit pairs that can saturate;
-    7-bit weights (``reduce_range``) avoid that, at a small accuracy cost.
-    """
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ('avx512_vnni', 'avx_vnni', 'amx_int8'))
 
 
 def int8_node_names(model, convs: bool = False) -> List[str]:
@@ -106,8 +93,8 @@ def unquantize_fp32_consumers(model, int8_nodes: Sequence[str]) -> int:
         if q is None or q.op_type != 'QuantizeLinear':
             continue  # a weight's dequantisation
         source = producer.get(q.input[0])
-        if source is not None and source.name in int8:
-            continue  # an int8 op's own output
+        if source is not None and source.name in int8 and source.op_type == 'Conv':
+            continue  # an int8 convolution's own output (QLinearConv writes it in int8)
         for node in consumers.get(dq.output[0], []):
             if node.name in int8:
                 continue
@@ -134,10 +121,24 @@ def _prune_dead_qdq(model) -> None:
             graph.node.remove(node)
 
 
+def _bias_add(matmul, consumers, weights):
+    """The ``Add`` of a 1-D weight that is ``matmul``'s only reader, and that weight's
+    name, or ``(None, '')``."""
+    users = consumers.get(matmul.output[0], [])
+    if len(users) != 1 or users[0].op_type != 'Add':
+        return None, ''
+    bias = [i for i in users[0].input if i != matmul.output[0]]
+    if len(bias) != 1 or bias[0] not in weights or len(weights[bias[0]].dims) != 1:
+        return None, ''
+    return users[0], bias[0]
+
+
 def fuse_matmul_bias(model) -> int:
-    """``DQ(x_q), DQ(w_q) -> MatMul -> Add(bias)`` becomes
-    ``MatMulIntegerToFloat(x_q, w_q, x_scale, w_scale, x_zp, w_zp, bias)``, in place (after
-    :func:`unquantize_fp32_consumers`, nothing else reads those dequantisations).
+    """``DQ(x_q), DQ(w_q) -> MatMul [-> Add(bias)]`` becomes
+    ``MatMulIntegerToFloat(x_q, w_q, x_scale, w_scale, x_zp, w_zp[, bias])``, in place (after
+    :func:`unquantize_fp32_consumers`, nothing else reads those dequantisations).  A matmul
+    whose output goes elsewhere (e.g. added to the residual stream) keeps that add, in fp32;
+    left as QDQ, onnxruntime would dequantise its weight on every run and multiply in fp32.
     Returns how many were fused."""
     from onnx import helper
     graph = model.graph
@@ -150,38 +151,88 @@ def fuse_matmul_bias(model) -> int:
 
     fused, dropped, added = 0, set(), {}
     for node in list(graph.node):
-        if node.op_type != 'MatMul':
+        dq_x, dq_w = ((dequantize(node.input[0]), dequantize(node.input[1]))
+                      if node.op_type == 'MatMul' else (None, None))
+        if dq_x is None or dq_w is None or dq_w.input[0] not in weights:
             continue
-        dq_x, dq_w = dequantize(node.input[0]), dequantize(node.input[1])
-        users = consumers.get(node.output[0], [])
-        if dq_x is None or dq_w is None or dq_w.input[0] not in weights or len(users) != 1:
-            continue
-        add = users[0]
-        bias = [i for i in add.input if i != node.output[0]]
-        if add.op_type != 'Add' or len(bias) != 1 or bias[0] not in weights:
-            continue
-        if len(weights[bias[0]].dims) != 1:
-            continue
-        x_zp = dq_x.input[2] if len(dq_x.input) > 2 else ''
-        w_zp = dq_w.input[2] if len(dq_w.input) > 2 else ''
-        added[add.name] = helper.make_node(
-            'MatMulIntegerToFloat',
-            [dq_x.input[0], dq_w.input[0], dq_x.input[1], dq_w.input[1], x_zp, w_zp, bias[0]],
-            [add.output[0]], name=node.name + '_int8_bias', domain=MS_DOMAIN)
-        dropped.update({node.name, dq_w.name})
+        add, bias = _bias_add(node, consumers, weights)
+        zero_points = [dq.input[2] if len(dq.input) > 2 else '' for dq in (dq_x, dq_w)]
+        inputs = [dq_x.input[0], dq_w.input[0], dq_x.input[1], dq_w.input[1]] + zero_points
+        replaced = add if add is not None else node
+        added[replaced.name] = helper.make_node(
+            'MatMulIntegerToFloat', inputs + ([bias] if bias else []), [replaced.output[0]],
+            name=node.name + ('_int8_bias' if bias else '_int8'), domain=MS_DOMAIN)
+        dropped.add(node.name)  # the weight's dequantisation goes once nothing reads it
         fused += 1
-    nodes = []
-    for node in graph.node:
-        if node.name in added:
-            nodes.append(added[node.name])
-        elif node.name not in dropped:
-            nodes.append(node)
+    nodes = [added.get(node.name, node) for node in graph.node
+             if node.name in added or node.name not in dropped]
     del graph.node[:]
     graph.node.extend(nodes)
     _prune_dead_qdq(model)  # an activation's dequantisation that only fused matmuls read
     if fused and not any(op.domain == MS_DOMAIN for op in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
     return fused
+
+
+def inline_weight_identities(model) -> int:
+    """Consumers of ``Identity(weight)`` read the weight itself, in place (the exporter
+    writes one copy of equal weights, e.g. zero-initialised ones, and Identity nodes for
+    the rest), so each such matmul is seen as a weight matmul.  Returns how many."""
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    aliases = {n.output[0]: n.input[0] for n in graph.node
+               if n.op_type == 'Identity' and n.input[0] in weights}
+    outputs = {o.name for o in graph.output}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in aliases:
+                node.input[i] = aliases[name]
+    kept = [n for n in graph.node if n.op_type != 'Identity' or n.output[0] not in aliases
+            or n.output[0] in outputs]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return len(aliases)
+
+
+def split_gemms(model) -> int:
+    """Every ``Gemm`` with a weight (an initializer) and no scaling becomes ``MatMul``
+    (+ ``Add`` of its ``C``), in place, except the one that writes a graph output (the
+    classifier, kept fp32), so the weight matmuls quantise as above; onnxruntime fuses the
+    fp32 ones that remain back into ``Gemm`` when it loads the graph.  Returns how many were
+    split."""
+    from onnx import helper, numpy_helper
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    nodes, split = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        has_c = len(node.input) > 2 and bool(node.input[2])
+        if (node.op_type != 'Gemm' or node.input[1] not in weights or node.output[0] in outputs
+                or attrs.get('alpha', 1.) != 1. or attrs.get('transA', 0)
+                or has_c and attrs.get('beta', 1.) != 1.):
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get('transB', 0):
+            transposed = numpy_helper.to_array(weights[weight]).T.copy()
+            weight = f'{weight}_t_{split}'
+            graph.initializer.append(numpy_helper.from_array(transposed, weight))
+        name = node.name or f'Gemm_{split}'
+        product = node.output[0] + '_matmul' if has_c else node.output[0]
+        nodes.append(helper.make_node('MatMul', [node.input[0], weight], [product],
+                                      name=name + '_matmul'))
+        if has_c:
+            nodes.append(helper.make_node('Add', [product, node.input[2]], [node.output[0]],
+                                          name=name + '_add'))
+        split += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    read = {name for node in graph.node for name in node.input}
+    unread = [init for init in graph.initializer if init.name not in read]
+    for init in unread:
+        graph.initializer.remove(init)
+    return split
 
 
 def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor],
@@ -198,6 +249,8 @@ def quantize_static_int8(src: str, dst: str, calibration: Iterable[torch.Tensor]
         reduce_range = not cpu_has_vnni()
     reader = TensorCalibration(calibration)
     model = onnx.load(src)
+    inline_weight_identities(model)
+    split_gemms(model)
     nodes = int8_node_names(model, convs=int8_convs)
     out_dir = osp.dirname(osp.abspath(dst))
     os.makedirs(out_dir, exist_ok=True)

@@ -12,8 +12,10 @@ Paths: fp32 eager (the model as trained), deploy (BN folded, heads merged), comp
 (Inductor), bf16 (autocast), int8 dynamic (PyTorch, Linears), onnxruntime fp32, onnxruntime
 int8 dynamic and onnxruntime int8 static (calibrated on ``--calib-images`` training images,
 see :mod:`levit_mm.deploy.static_int8`; the Linears in int8, with "+conv" the stem too).
-Each gets top-1 on the test split, top-1 agreement with fp32 eager and the largest logit
-difference from it.  The ONNX paths use a fixed-shape export at the test images' size.
+"fast ..." are the same paths of the fast deploy graph (:mod:`levit_mm.deploy.fast`), with
+onnxruntime's fused attention and levit_mm's static int8 pass, and OpenVINO.  Each gets
+top-1 on the test split, top-1 agreement with fp32 eager and the largest logit difference
+from it.  The ONNX paths use a fixed-shape export at the test images' size.
 """
 import argparse
 import os.path as osp
@@ -31,7 +33,12 @@ import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_tools.cli import run_cli  # noqa: E402
 
 PATHS = ('fp32 eager', 'deploy', 'compiled', 'bf16', 'int8 dynamic', 'ort fp32',
-         'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv')
+         'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv', 'fast', 'fast compiled',
+         'fast bf16', 'fast ort fp32', 'fast ort int8 static', 'fast openvino fp32')
+#: the fast deploy graph's paths, as levit_tools.bench.runs names them
+FAST_PATHS = {'fast': 'eager', 'fast compiled': 'compiled', 'fast bf16': 'bf16',
+              'fast ort fp32': 'ort fp32', 'fast ort int8 static': 'ort int8 static levit_mm',
+              'fast openvino fp32': 'openvino fp32'}
 
 
 def parse_args(argv=None):
@@ -48,47 +55,57 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def torch_paths(names, eager, deploy):
+    """The PyTorch paths of the folded model."""
+    from levit_mm.deploy import compile_for_inference
+    from levit_mm.deploy.precision import bf16_autocast, quantize_int8
+
+    def bf16(x):
+        with bf16_autocast():
+            return deploy(x).float()
+
+    builders = {'fp32 eager': lambda: eager, 'deploy': lambda: deploy,
+                'compiled': lambda: compile_for_inference(deploy), 'bf16': lambda: bf16,
+                'int8 dynamic': lambda: quantize_int8(deploy)}
+    return {name: build() for name, build in builders.items() if name in names}
+
+
+def ort_paths(names, deploy, calibration, shape, tmp_dir, threads):
+    """The onnxruntime paths of the folded model (fixed-shape export)."""
+    from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
+                                      quantize_onnx_int8)
+    from levit_mm.deploy.static_int8 import quantize_static_int8
+    src = osp.join(tmp_dir, 'fp32.onnx')
+    export_onnx(deploy, src, shape, dynamic_hw=False)
+    files = {'ort fp32': lambda: src,
+             'ort int8 dynamic': lambda: quantize_onnx_int8(
+                 src, osp.join(tmp_dir, 'int8-dynamic.onnx'))}
+    for name, convs in (('ort int8 static', False), ('ort int8 static+conv', True)):
+        files[name] = lambda name=name, convs=convs: quantize_static_int8(
+            src, osp.join(tmp_dir, f'{name.replace(" ", "-")}.onnx'), calibration,
+            int8_convs=convs)
+    return {name: ort_runner(ort_session(make(), threads)) for name, make in files.items()
+            if name in names}
+
+
 def build_paths(names, model, calibration, shape, tmp_dir, threads):
     """``{name: callable(x) -> logits}`` for the requested paths."""
     import copy
 
-    from levit_mm.deploy import compile_for_inference, switch_to_deploy
-    from levit_mm.deploy import LogitsWrapper
-    from levit_mm.deploy.onnx import (export_onnx, ort_runner, ort_session,
-                                              quantize_onnx_int8)
-    from levit_mm.deploy.precision import bf16_autocast, quantize_int8
-    from levit_mm.deploy.static_int8 import quantize_static_int8
+    from levit_mm.deploy import LogitsWrapper, switch_to_deploy
+    from levit_mm.deploy.fast import to_fast_graph
+    from levit_tools.bench.runs import path_builders
 
     eager = LogitsWrapper(model).eval()
     deploy = switch_to_deploy(copy.deepcopy(eager))
-    paths = {'fp32 eager': eager}
-    if 'deploy' in names:
-        paths['deploy'] = deploy
-    if 'compiled' in names:
-        paths['compiled'] = compile_for_inference(deploy)
-    if 'bf16' in names:
-
-        def bf16(x):
-            with bf16_autocast():
-                return deploy(x).float()
-
-        paths['bf16'] = bf16
-    if 'int8 dynamic' in names:
-        paths['int8 dynamic'] = quantize_int8(deploy)
+    paths = torch_paths(set(names) | {'fp32 eager'}, eager, deploy)
     if any(n.startswith('ort') for n in names):
-        src = osp.join(tmp_dir, 'fp32.onnx')
-        export_onnx(deploy, src, shape, dynamic_hw=False)
-        if 'ort fp32' in names:
-            paths['ort fp32'] = ort_runner(ort_session(src, threads))
-        if 'ort int8 dynamic' in names:
-            dyn = quantize_onnx_int8(src, osp.join(tmp_dir, 'int8-dynamic.onnx'))
-            paths['ort int8 dynamic'] = ort_runner(ort_session(dyn, threads))
-        for name, convs in (('ort int8 static', False), ('ort int8 static+conv', True)):
-            if name in names:
-                static = quantize_static_int8(
-                    src, osp.join(tmp_dir, f'{name.replace(" ", "-")}.onnx'), calibration,
-                    int8_convs=convs)
-                paths[name] = ort_runner(ort_session(static, threads))
+        paths.update(ort_paths(names, deploy, calibration, shape, tmp_dir, threads))
+    if any(n in FAST_PATHS for n in names):
+        builders = path_builders('fast', to_fast_graph(deploy), tmp_dir, shape, calibration,
+                                 [threads])
+        paths.update({n: builders[FAST_PATHS[n]]()[threads] for n in names
+                      if n in FAST_PATHS})
     return {n: paths[n] for n in PATHS if n in paths}
 
 
