@@ -31,6 +31,8 @@ from mmengine.config import DictAction  # noqa: E402
 
 import levit_mm  # noqa: E402,F401  (registers the LeViT modules)
 from levit_tools.cli import run_cli  # noqa: E402
+from levit_tools.measure import markdown_table  # noqa: E402
+from levit_tools.results import add_results_arg, report  # noqa: E402
 
 PATHS = ('fp32 eager', 'deploy', 'compiled', 'bf16', 'int8 dynamic', 'ort fp32',
          'ort int8 dynamic', 'ort int8 static', 'ort int8 static+conv', 'fast', 'fast compiled',
@@ -52,6 +54,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_results_arg(parser, 'precision')
     return parser.parse_args(argv)
 
 
@@ -121,7 +124,7 @@ def evaluate(paths, batches):
     return {n: torch.cat(v) for n, v in logits.items()}, torch.cat(labels)
 
 
-def report(logits, labels):
+def score(logits, labels):
     """Rows: (path, top-1 %, agreement with fp32 eager %, max |logit diff|)."""
     from levit_tools.sample_images import agreement
     reference = logits['fp32 eager']
@@ -161,20 +164,18 @@ def main(argv=None):
         start = time.time()
         paths = build_paths(args.paths, model, calibration, shape, tmp_dir, args.threads)
         logits, labels = evaluate(paths, test)
-        rows = report(logits, labels)
-    count = len(labels)
-    print(f'\n{args.config}: {count} test images at {shape[0]}x{shape[1]}, static int8 '
-          f'calibrated on {sum(len(c) for c in calibration)} training images '
-          f'({time.time() - start:.0f} s); fp32 logits up to '
-          f'{logits["fp32 eager"].abs().max().item():.1f} in magnitude')
-    header = ('path', 'top-1 %', 'vs fp32 (points)', 'agree with fp32 %', 'max |dlogit|')
-    widths = (20, 8, 17, 18, 12)
-    print('  '.join(h.ljust(w) for h, w in zip(header, widths)))
-    print('-' * (sum(widths) + 2 * (len(widths) - 1)))
+        rows = score(logits, labels)
+    lines = [f'{args.config} ({args.checkpoint}): {len(labels)} test images at '
+             f'{shape[0]}x{shape[1]}; static int8 calibrated on '
+             f'{sum(len(c) for c in calibration)} training images; {args.threads} thread(s); '
+             f'{time.time() - start:.0f} s. Max |dlogit| against fp32 eager, whose logits '
+             f'reach {logits["fp32 eager"].abs().max().item():.1f} in magnitude.', '']
     fp32_top1 = rows[0][1]
-    for name, top1, agree, diff in rows:
-        cells = (name, f'{top1:.2f}', f'{top1 - fp32_top1:+.2f}', f'{agree:.2f}', f'{diff:.2e}')
-        print('  '.join(c.ljust(w) for c, w in zip(cells, widths)))
+    lines += markdown_table(
+        ('path', 'top-1 %', 'vs fp32 (points)', 'agrees with fp32 %', 'max |dlogit|'),
+        [(name, f'{top1:.2f}', f'{top1 - fp32_top1:+.2f}', f'{agree:.2f}', f'{diff:.1e}')
+         for name, top1, agree, diff in rows])
+    report(lines, args.results, 'Accuracy of every inference path on held-out images')
     return rows
 
 
