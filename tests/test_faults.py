@@ -86,7 +86,7 @@ def cases(inp, out):
                                   out / 'scenes' / 'previous.bin'),
         'dense_study': Case('tools/dense_study.py',
                             ['--work-dir', work, '--train-images', '1', '--val-images', '1',
-                             '--only', 'retinanet_levit_scratch'] + scene,
+                             '--only', 'retinanet_levit_agnostic'],
                             work, work, '*.jpg', 0, work / 'data' / 'previous.bin'),
         'digits_demo': Case('tools/digits_demo.py', ['--work-dir', work, '--px', '8'], work,
                             work, '*.png', 0, work / 'data' / 'previous.bin'),

@@ -22,6 +22,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from levit_mm.fileio import write_text_atomic  # noqa: E402
 from levit_tools.cli import check_output_dir, run_cli  # noqa: E402
 from levit_tools.dense_study.runs import ALL_RUNS, RUNS  # noqa: E402
 from levit_tools.results import add_results_arg, report  # noqa: E402
@@ -141,8 +142,8 @@ def main(argv=None):
     classifiers = pretrained(args, runs, work, pretraining, env)
     rows = train_all(args, runs, work, data, classifiers, env)
     total = time.time() - start
-    with open(osp.join(work, 'results.json'), 'w') as f:
-        json.dump(dict(rows=rows, classifiers=classifiers, seconds=total), f, indent=1)
+    write_text_atomic(osp.join(work, 'results.json'), json.dumps(
+        dict(rows=rows, classifiers=classifiers, seconds=total), indent=1))
     meta_line = (f'Validation split ({args.val_images} scenes of held-out scans); '
                  f'{args.jobs} runs side by side at {args.threads} thread(s) each; whole '
                  f'study {total / 60:.1f} min wall.')

@@ -16,6 +16,7 @@ import os
 import os.path as osp
 from typing import Dict, List
 
+from levit_mm.fileio import write_text_atomic
 from levit_tools import digits
 
 from .jobs import Job, run_jobs
@@ -105,7 +106,6 @@ def pretrain(keys: List[str], data: Dict[str, str], want: dict, folder: str,
                     **times[key],
                     top1={stage: digits.final_val_top1(osp.join(folder, f'{key}_{stage}'))
                           for stage in STAGES})
-        with open(osp.join(folder, f'{key}.json'), 'w') as f:
-            json.dump(info, f)
+        write_text_atomic(osp.join(folder, f'{key}.json'), json.dumps(info))
         out[key] = dict(info, cached=False)
     return out
