@@ -26,3 +26,13 @@ def run_py(args, env=None, timeout=600, cwd=REPO):
 @pytest.fixture(scope='session')
 def repo():
     return REPO
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Tests that build mmdet / mmseg models or runners switch mmengine's default scope;
+    every test starts in mmpretrain's and leaves the scopes as it found them, so no test
+    depends on which ran before it."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield

@@ -10,7 +10,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from conftest import REPO, randomize_
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmengine.utils import import_modules_from_strings
 
@@ -30,14 +30,6 @@ SEG_CONFIG = 'upernet_levit-256_4xb4-160k_ade20k-512x512.py'
 # trained for (16 token columns > 14), and small enough for the heads to be quick on CPU.
 IMAGE_HW = [(60, 250), (52, 230)]
 PADDED_HW = (64, 256)
-
-
-@pytest.fixture(autouse=True)
-def restore_default_scope():
-    """The tests here switch mmengine's default scope to mmdet / mmseg; put the previous
-    one back afterwards so later test files still build in mmpretrain's."""
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
 
 
 def load_config(path, checkpoint=None):

@@ -168,11 +168,11 @@ def main(argv=None):
     lines = [f'{args.config} ({args.checkpoint}): {len(labels)} test images at '
              f'{shape[0]}x{shape[1]}; static int8 calibrated on '
              f'{sum(len(c) for c in calibration)} training images; {args.threads} thread(s); '
-             f'{time.time() - start:.0f} s. Max |dlogit| against fp32 eager, whose logits '
+             f'{time.time() - start:.0f} s. Max abs dlogit: the largest logit difference from fp32 eager, whose logits '
              f'reach {logits["fp32 eager"].abs().max().item():.1f} in magnitude.', '']
     fp32_top1 = rows[0][1]
     lines += markdown_table(
-        ('path', 'top-1 %', 'vs fp32 (points)', 'agrees with fp32 %', 'max |dlogit|'),
+        ('path', 'top-1 %', 'vs fp32 (points)', 'agrees with fp32 %', 'max abs dlogit'),
         [(name, f'{top1:.2f}', f'{top1 - fp32_top1:+.2f}', f'{agree:.2f}', f'{diff:.1e}')
          for name, top1, agree, diff in rows])
     report(lines, args.results, 'Accuracy of every inference path on held-out images')
