@@ -168,8 +168,9 @@ def main(argv=None):
     lines = [f'{args.config} ({args.checkpoint}): {len(labels)} test images at '
              f'{shape[0]}x{shape[1]}; static int8 calibrated on '
              f'{sum(len(c) for c in calibration)} training images; {args.threads} thread(s); '
-             f'{time.time() - start:.0f} s. Max abs dlogit: the largest logit difference from fp32 eager, whose logits '
-             f'reach {logits["fp32 eager"].abs().max().item():.1f} in magnitude.', '']
+             f'{time.time() - start:.0f} s. Max abs dlogit: the largest logit difference '
+             f'from fp32 eager, whose logits reach '
+             f'{logits["fp32 eager"].abs().max().item():.1f} in magnitude.', '']
     fp32_top1 = rows[0][1]
     lines += markdown_table(
         ('path', 'top-1 %', 'vs fp32 (points)', 'agrees with fp32 %', 'max abs dlogit'),
