@@ -49,13 +49,24 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='weights for the config')
     parser.add_argument('--calib-images', type=int, default=256,
                         help='training images that calibrate the static int8 path')
-    parser.add_argument('--paths', nargs='+', default=list(PATHS), choices=PATHS)
+    parser.add_argument('--paths', nargs='+', choices=PATHS,
+                        help='default: every path this installation can run (OpenVINO\'s '
+                             'only where openvino is installed)')
     parser.add_argument('--max-images', type=int, help='evaluate on the first N test images')
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     add_results_arg(parser, 'precision')
     return parser.parse_args(argv)
+
+
+def default_paths():
+    """Every path, less OpenVINO's where openvino is not installed (an optional runtime)."""
+    from levit_mm.deploy import openvino_available
+    if openvino_available():
+        return list(PATHS)
+    print('fast openvino fp32: skipped, openvino is not installed (pip install openvino)')
+    return [p for p in PATHS if 'openvino' not in p]
 
 
 def torch_paths(names, eager, deploy):
@@ -162,7 +173,8 @@ def main(argv=None):
                                                  batch_size=args.batch)]
     with tempfile.TemporaryDirectory() as tmp_dir:
         start = time.time()
-        paths = build_paths(args.paths, model, calibration, shape, tmp_dir, args.threads)
+        paths = build_paths(args.paths or default_paths(), model, calibration, shape,
+                            tmp_dir, args.threads)
         logits, labels = evaluate(paths, test)
         rows = score(logits, labels)
     lines = [f'{args.config} ({args.checkpoint}): {len(labels)} test images at '
