@@ -10,7 +10,7 @@ import yaml
 from conftest import REPO, randomize_
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
-from timm_peers import random_timm
+from levit_tools.testing import random_timm
 
 import levit_mm
 from levit_mm.arch import ARCH_SETTINGS, PUBLISHED_ARCHS, resolve_arch, stem_channels

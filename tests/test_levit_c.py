@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import ARCHS, randomize_
 from mmengine.runner import load_checkpoint
-from timm_peers import random_timm
+from levit_tools.testing import random_timm
 
 import levit_mm
 from levit_mm.backbones.layers import PointwiseConvBN
